@@ -1,0 +1,399 @@
+//! The weir guest ABI, version 1: names, constants and the wire form of a transform's answer.
+//!
+//! This module is plain Rust with no wasm in it, so the host links it too: the host and every
+//! guest built with this SDK agree on the contract by construction. `guest-sdk/ABI.md` is the
+//! normative text for authors in other languages.
+
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray, UInt32Array};
+use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
+
+/// The ABI version this SDK implements; a guest exports it from `weir_abi_version`.
+pub const ABI_VERSION: i32 = 1;
+
+/// Export names the host looks up.
+pub mod exports {
+    /// `() -> i32`: the ABI version the guest implements.
+    pub const ABI_VERSION: &str = "weir_abi_version";
+    /// `(len: i32) -> i32`: a guest buffer of `len` bytes, 8-byte aligned; 0 if it can't.
+    pub const ALLOC: &str = "weir_alloc";
+    /// `(ptr: i32, len: i32)`: gives back a buffer from `weir_alloc` that was not passed on.
+    pub const FREE: &str = "weir_free";
+    /// `(params_ptr: i32, params_len: i32) -> i64`: params JSON in, manifest JSON out.
+    pub const INIT: &str = "weir_init";
+    /// `(ipc_ptr: i32, ipc_len: i32) -> i64`: Arrow IPC stream in, Arrow IPC stream out.
+    pub const TRANSFORM: &str = "weir_transform";
+    /// `() -> i64`: the message of the last failed call.
+    pub const LAST_ERROR: &str = "weir_last_error";
+    /// The guest's linear memory.
+    pub const MEMORY: &str = "memory";
+}
+
+/// The import module the host offers; a guest may import nothing else.
+pub const IMPORT_MODULE: &str = "weir";
+/// `log(level: i32, ptr: i32, len: i32)`: one UTF-8 log line.
+pub const IMPORT_LOG: &str = "log";
+
+/// Output schema metadata key that selects how the host applies the answer.
+pub const OUTPUT_MODE_KEY: &str = "weir.output";
+/// Merge mode (the default): columns are as long as the input and merged into it by name.
+pub const OUTPUT_MODE_MERGE: &str = "merge";
+/// Replace mode: the answer is the whole new batch.
+pub const OUTPUT_MODE_REPLACE: &str = "replace";
+/// Merge-mode column: `Boolean`; rows that are false or null are dropped (filtered).
+pub const KEEP_COLUMN: &str = "__weir_keep";
+/// Merge-mode column: `Utf8`; a non-null value fails that row alone, with that reason.
+pub const ERROR_COLUMN: &str = "__weir_error";
+
+/// Packs a guest pointer and length into the `i64` that `weir_init`, `weir_transform` and
+/// `weir_last_error` return. Negative values mean failure.
+pub fn pack(ptr: u32, len: u32) -> i64 {
+    ((u64::from(ptr) << 32) | u64::from(len)) as i64
+}
+
+/// Unpacks a non-negative result into (pointer, length); `None` for an error result.
+pub fn unpack(value: i64) -> Option<(u32, u32)> {
+    (value >= 0).then(|| ((value as u64 >> 32) as u32, value as u32))
+}
+
+/// Log levels of the `log` import.
+#[repr(i32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    /// Errors.
+    Error = 1,
+    /// Warnings.
+    Warn = 2,
+    /// Information.
+    Info = 3,
+    /// Debugging detail.
+    Debug = 4,
+}
+
+impl LogLevel {
+    /// The level for a raw value; unknown values read as `Info`.
+    pub fn from_i32(v: i32) -> Self {
+        match v {
+            1 => Self::Error,
+            2 => Self::Warn,
+            4 => Self::Debug,
+            _ => Self::Info,
+        }
+    }
+}
+
+/// What `weir_init` answers: the transform's declaration to the host.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// The top-level columns the transform reads; `None` means all. Only these cross into the
+    /// sandbox, so a transform that names them makes every call cheaper.
+    #[serde(default)]
+    pub reads: Option<Vec<String>>,
+}
+
+/// A transform's answer for one batch.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// Rows and columns relative to the input: untouched data never crosses the boundary.
+    Merge(Merge),
+    /// A whole new batch (any rows, any columns).
+    Replace(RecordBatch),
+}
+
+/// The merge-mode answer. Every array has exactly as many rows as the input batch.
+#[derive(Debug, Clone, Default)]
+pub struct Merge {
+    /// Rows to keep (false or null drops the row); `None` keeps every row.
+    pub keep: Option<BooleanArray>,
+    /// Per-row failures: a non-null entry sends that row to the error policy with the text.
+    pub errors: Option<StringArray>,
+    /// Columns to add, or to replace by name.
+    pub columns: Vec<(String, ArrayRef)>,
+}
+
+impl Output {
+    /// Keeps the rows where `mask` is true.
+    pub fn keep(mask: BooleanArray) -> Self {
+        Output::Merge(Merge {
+            keep: Some(mask),
+            ..Merge::default()
+        })
+    }
+
+    /// Adds (or replaces) columns, keeping every row.
+    pub fn with_columns(columns: Vec<(String, ArrayRef)>) -> Self {
+        Output::Merge(Merge {
+            columns,
+            ..Merge::default()
+        })
+    }
+
+    /// The answer as one Arrow record batch, ready for the IPC stream.
+    pub fn into_batch(self, input_rows: usize) -> Result<RecordBatch, ArrowError> {
+        match self {
+            Output::Replace(batch) => {
+                let mut metadata = batch.schema().metadata().clone();
+                metadata.insert(OUTPUT_MODE_KEY.into(), OUTPUT_MODE_REPLACE.into());
+                let schema = Schema::new(batch.schema().fields().clone()).with_metadata(metadata);
+                batch.with_schema(Arc::new(schema))
+            }
+            Output::Merge(m) => {
+                let mut fields = Vec::with_capacity(m.columns.len() + 2);
+                let mut arrays: Vec<ArrayRef> = Vec::with_capacity(m.columns.len() + 2);
+                if let Some(keep) = m.keep {
+                    fields.push(Field::new(KEEP_COLUMN, DataType::Boolean, true));
+                    arrays.push(Arc::new(keep));
+                }
+                if let Some(errors) = m.errors {
+                    fields.push(Field::new(ERROR_COLUMN, DataType::Utf8, true));
+                    arrays.push(Arc::new(errors));
+                }
+                for (name, array) in m.columns {
+                    fields.push(Field::new(name, array.data_type().clone(), true));
+                    arrays.push(array);
+                }
+                let schema = Schema::new(fields).with_metadata(
+                    [(OUTPUT_MODE_KEY.to_string(), OUTPUT_MODE_MERGE.to_string())].into(),
+                );
+                let options =
+                    arrow_array::RecordBatchOptions::new().with_row_count(Some(input_rows));
+                RecordBatch::try_new_with_options(Arc::new(schema), arrays, &options)
+            }
+        }
+    }
+
+    /// Reads an answer back from its record batch (the host's side of `into_batch`).
+    pub fn from_batch(batch: RecordBatch) -> Result<Output, ArrowError> {
+        let mode = batch.schema().metadata().get(OUTPUT_MODE_KEY).cloned();
+        match mode.as_deref() {
+            Some(OUTPUT_MODE_REPLACE) => {
+                // Drop the mode key, keep the rest of the metadata.
+                let mut metadata = batch.schema().metadata().clone();
+                metadata.remove(OUTPUT_MODE_KEY);
+                let schema = Schema::new(batch.schema().fields().clone()).with_metadata(metadata);
+                let options =
+                    arrow_array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+                let columns = batch.columns().to_vec();
+                Ok(Output::Replace(RecordBatch::try_new_with_options(
+                    Arc::new(schema),
+                    columns,
+                    &options,
+                )?))
+            }
+            None | Some(OUTPUT_MODE_MERGE) => {
+                let mut merge = Merge::default();
+                let schema = batch.schema();
+                for (field, array) in schema.fields().iter().zip(batch.columns()) {
+                    match field.name().as_str() {
+                        KEEP_COLUMN => {
+                            let keep = array.as_any().downcast_ref::<BooleanArray>().ok_or_else(
+                                || ArrowError::SchemaError(format!("{KEEP_COLUMN} must be Boolean")),
+                            )?;
+                            merge.keep = Some(keep.clone());
+                        }
+                        ERROR_COLUMN => {
+                            let errors = array.as_any().downcast_ref::<StringArray>().ok_or_else(
+                                || ArrowError::SchemaError(format!("{ERROR_COLUMN} must be Utf8")),
+                            )?;
+                            merge.errors = Some(errors.clone());
+                        }
+                        name => merge.columns.push((name.to_string(), Arc::clone(array))),
+                    }
+                }
+                Ok(Output::Merge(merge))
+            }
+            Some(other) => Err(ArrowError::SchemaError(format!(
+                "unknown {OUTPUT_MODE_KEY} `{other}` (expected `{OUTPUT_MODE_MERGE}` or `{OUTPUT_MODE_REPLACE}`)"
+            ))),
+        }
+    }
+}
+
+/// An answer applied to the full input batch.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// The batch that goes on to the next stage.
+    pub batch: RecordBatch,
+    /// For each output row, the input row it came from; `None` when the transform replaced the
+    /// batch and rows can no longer be traced.
+    pub rows: Option<UInt32Array>,
+    /// Input rows that failed, with the reason.
+    pub errors: Vec<(u32, String)>,
+}
+
+/// Applies an answer to the input batch the way the host does: merges columns by name, then
+/// drops the rows that were not kept or that failed.
+pub fn apply(input: &RecordBatch, output: Output) -> Result<Applied, ArrowError> {
+    let merge = match output {
+        Output::Replace(batch) => {
+            return Ok(Applied {
+                batch,
+                rows: None,
+                errors: Vec::new(),
+            })
+        }
+        Output::Merge(merge) => merge,
+    };
+    let n = input.num_rows();
+    let check_len = |what: &str, len: usize| {
+        if len == n {
+            Ok(())
+        } else {
+            Err(ArrowError::InvalidArgumentError(format!(
+                "{what} has {len} rows, the input has {n}"
+            )))
+        }
+    };
+    let mut schema_fields: Vec<Arc<Field>> = input.schema().fields().iter().cloned().collect();
+    let mut columns: Vec<ArrayRef> = input.columns().to_vec();
+    for (name, array) in merge.columns {
+        check_len(&format!("column `{name}`"), array.len())?;
+        let field = Arc::new(Field::new(&name, array.data_type().clone(), true));
+        match schema_fields.iter().position(|f| f.name() == &name) {
+            Some(i) => {
+                schema_fields[i] = field;
+                columns[i] = array;
+            }
+            None => {
+                schema_fields.push(field);
+                columns.push(array);
+            }
+        }
+    }
+    let mut errors = Vec::new();
+    if let Some(errs) = &merge.errors {
+        check_len(ERROR_COLUMN, errs.len())?;
+        for (i, e) in errs.iter().enumerate() {
+            if let Some(e) = e {
+                errors.push((i as u32, e.to_string()));
+            }
+        }
+    }
+    if let Some(keep) = &merge.keep {
+        check_len(KEEP_COLUMN, keep.len())?;
+    }
+    let schema: SchemaRef = Arc::new(Schema::new_with_metadata(
+        schema_fields,
+        input.schema().metadata().clone(),
+    ));
+    let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(n));
+    let merged = RecordBatch::try_new_with_options(schema, columns, &options)?;
+    if merge.keep.is_none() && errors.is_empty() {
+        return Ok(Applied {
+            batch: merged,
+            rows: Some(UInt32Array::from_iter_values(0..n as u32)),
+            errors,
+        });
+    }
+    // A row survives when it is kept (true, not null) and did not fail.
+    let survives = |i: usize| {
+        let kept = merge
+            .keep
+            .as_ref()
+            .is_none_or(|k| k.is_valid(i) && k.value(i));
+        let failed = merge.errors.as_ref().is_some_and(|e| e.is_valid(i));
+        kept && !failed
+    };
+    let rows = UInt32Array::from_iter_values((0..n).filter(|&i| survives(i)).map(|i| i as u32));
+    let batch = if rows.len() == n {
+        merged
+    } else {
+        arrow_select::take::take_record_batch(&merged, &rows)?
+    };
+    Ok(Applied {
+        batch,
+        rows: Some(rows),
+        errors,
+    })
+}
+
+/// Projects `batch` onto the columns a manifest declares (all when it declares none). Names
+/// that the batch lacks are left out: the guest sees them as absent, as JMESPath would.
+pub fn project_reads(batch: &RecordBatch, reads: Option<&[String]>) -> Result<RecordBatch, ArrowError> {
+    match reads {
+        None => Ok(batch.clone()),
+        Some(names) => {
+            let schema = batch.schema();
+            let indices: Vec<usize> = names
+                .iter()
+                .filter_map(|n| schema.index_of(n).ok())
+                .collect();
+            batch.project(&indices)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::Int64Array;
+
+    fn input() -> RecordBatch {
+        let a: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3, 4]));
+        let b: ArrayRef = Arc::new(StringArray::from(vec!["w", "x", "y", "z"]));
+        RecordBatch::try_from_iter(vec![("a", a), ("b", b)]).unwrap()
+    }
+
+    #[test]
+    fn pack_roundtrip_and_errors() {
+        assert_eq!(unpack(pack(0x1234_5678, 42)), Some((0x1234_5678, 42)));
+        assert_eq!(unpack(pack(0, 0)), Some((0, 0)));
+        assert_eq!(unpack(-1), None);
+    }
+
+    #[test]
+    fn merge_keeps_selected_rows_and_adds_columns() {
+        let out = Output::Merge(Merge {
+            keep: Some(BooleanArray::from(vec![Some(true), Some(false), None, Some(true)])),
+            errors: None,
+            columns: vec![("c".into(), Arc::new(Int64Array::from(vec![10, 20, 30, 40])) as _)],
+        });
+        // Through the wire form and back, as between guest and host.
+        let out = Output::from_batch(out.into_batch(4).unwrap()).unwrap();
+        let applied = apply(&input(), out).unwrap();
+        assert_eq!(applied.batch.num_rows(), 2);
+        assert_eq!(applied.batch.num_columns(), 3);
+        assert_eq!(applied.rows.unwrap().values().to_vec(), vec![0, 3]);
+        let c = applied.batch.column(2).as_any().downcast_ref::<Int64Array>().unwrap();
+        assert_eq!(c.values().to_vec(), vec![10, 40]);
+    }
+
+    #[test]
+    fn merge_replaces_by_name_and_reports_row_errors() {
+        let out = Output::Merge(Merge {
+            keep: None,
+            errors: Some(StringArray::from(vec![None, Some("bad"), None, None])),
+            columns: vec![("a".into(), Arc::new(Int64Array::from(vec![9, 9, 9, 9])) as _)],
+        });
+        let applied = apply(&input(), out).unwrap();
+        assert_eq!(applied.errors, vec![(1, "bad".to_string())]);
+        assert_eq!(applied.batch.num_rows(), 3);
+        assert_eq!(applied.batch.num_columns(), 2);
+        assert_eq!(applied.rows.unwrap().values().to_vec(), vec![0, 2, 3]);
+    }
+
+    #[test]
+    fn merge_with_wrong_length_is_an_error() {
+        let out = Output::keep(BooleanArray::from(vec![true]));
+        assert!(apply(&input(), out).is_err());
+    }
+
+    #[test]
+    fn replace_survives_the_wire() {
+        let replaced = input().project(&[1]).unwrap();
+        let wire = Output::Replace(replaced.clone()).into_batch(4).unwrap();
+        match Output::from_batch(wire).unwrap() {
+            Output::Replace(b) => assert_eq!(b, replaced),
+            Output::Merge(_) => panic!("mode lost on the wire"),
+        }
+    }
+
+    #[test]
+    fn project_reads_skips_absent_columns() {
+        let b = project_reads(&input(), Some(&["b".into(), "nope".into()])).unwrap();
+        assert_eq!(b.num_columns(), 1);
+        assert_eq!(b.schema().field(0).name(), "b");
+    }
+}

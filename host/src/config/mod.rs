@@ -1,0 +1,762 @@
+//! The YAML config: typed structs that are also its reference documentation.
+//!
+//! Unknown keys are refused everywhere (`deny_unknown_fields`), so a typo fails loudly. Parsing
+//! errors name the file, line, column and key; [`Config::validate`] then reports every semantic
+//! problem at once, not just the first.
+//!
+//! YAML is read with `serde-saphyr`: `serde_yaml` is deprecated upstream, and saphyr is a pure-Rust
+//! parser that never panics on input, bounds alias expansion, and reports located errors.
+
+mod types;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+pub use types::{parse_type, TypeError};
+
+/// The whole worker config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where messages come from.
+    pub source: SourceConfig,
+    /// How message bytes become Arrow columns.
+    #[serde(default)]
+    pub decode: DecodeConfig,
+    /// Message type -> transforms -> sink. A type matching no route is dead-lettered.
+    pub routes: Vec<RouteConfig>,
+    /// Where bad input and failed batches go.
+    #[serde(default)]
+    pub errors: ErrorsConfig,
+    /// Limits for the wasm sandbox.
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+}
+
+/// The source section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// A Kafka consumer group.
+    pub kafka: KafkaSourceConfig,
+}
+
+/// A Kafka consumer in a consumer group; offsets are committed by weir, behind the sinks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSourceConfig {
+    /// `host:port[,host:port]`, or `embedded` for an in-process mock cluster (demo and tests).
+    pub brokers: String,
+    /// The consumer group.
+    pub group_id: String,
+    /// Topics to consume.
+    pub topics: Vec<String>,
+    /// How a poll gathers a batch.
+    #[serde(default)]
+    pub batch: BatchConfig,
+    /// How often finished offsets are committed.
+    #[serde(default = "defaults::commit_interval", with = "humantime_serde")]
+    pub commit_interval: Duration,
+    /// Stop when no message has arrived for this long (demos, backfills). Runs forever if unset.
+    #[serde(default, with = "humantime_serde::option")]
+    pub until_idle: Option<Duration>,
+    /// librdkafka properties passed through as they are (`security.protocol`, ...).
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+    /// The embedded cluster, when `brokers: embedded`.
+    #[serde(default)]
+    pub embedded: EmbeddedConfig,
+}
+
+/// How many records, and how long, one poll gathers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchConfig {
+    /// At most this many messages per batch.
+    #[serde(default = "defaults::max_records")]
+    pub max_records: usize,
+    /// At most this long gathering one batch.
+    #[serde(default = "defaults::max_wait", with = "humantime_serde")]
+    pub max_wait: Duration,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self {
+            max_records: defaults::max_records(),
+            max_wait: defaults::max_wait(),
+        }
+    }
+}
+
+/// The in-process mock cluster and its sample-data generator.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddedConfig {
+    /// Partitions per topic.
+    #[serde(default = "defaults::partitions")]
+    pub partitions: i32,
+    /// Produce sample orders and payments while consuming.
+    #[serde(default)]
+    pub generator: Option<GeneratorConfig>,
+}
+
+impl Default for EmbeddedConfig {
+    fn default() -> Self {
+        Self {
+            partitions: defaults::partitions(),
+            generator: None,
+        }
+    }
+}
+
+/// The demo's sample data.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeneratorConfig {
+    /// Messages to produce, over all topics.
+    pub messages: u64,
+    /// Every Nth message is malformed, to show the dead-letter route (0: never).
+    #[serde(default)]
+    pub malformed_every: u64,
+    /// Seed of the pseudo-random values.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+/// The decode section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecodeConfig {
+    /// The wire format of message values.
+    #[serde(default)]
+    pub format: Format,
+    /// Where a message's type comes from.
+    #[serde(default)]
+    pub type_from: TypeFrom,
+    /// Kafka metadata to add as columns.
+    #[serde(default)]
+    pub metadata: Vec<MetaColumn>,
+    /// Schemas per message type. A type not listed here is inferred from its first messages.
+    #[serde(default)]
+    pub schemas: IndexMap<String, SchemaSpec>,
+    /// How many messages inference reads.
+    #[serde(default = "defaults::infer_rows")]
+    pub infer_rows: usize,
+}
+
+impl Default for DecodeConfig {
+    fn default() -> Self {
+        Self {
+            format: Format::default(),
+            type_from: TypeFrom::default(),
+            metadata: Vec::new(),
+            schemas: IndexMap::new(),
+            infer_rows: defaults::infer_rows(),
+        }
+    }
+}
+
+/// Value formats.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// One JSON object per message.
+    #[default]
+    Json,
+}
+
+/// Where a message's type (the key routes match) comes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TypeFrom {
+    /// The topic name.
+    #[default]
+    Topic,
+    /// A top-level string field of the JSON value.
+    Field(String),
+    /// A message header.
+    Header(String),
+}
+
+/// Kafka metadata columns (invariant 4: metadata is data).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+pub enum MetaColumn {
+    /// Topic (utf8).
+    #[serde(rename = "_topic")]
+    Topic,
+    /// Partition (int32).
+    #[serde(rename = "_partition")]
+    Partition,
+    /// Offset (int64).
+    #[serde(rename = "_offset")]
+    Offset,
+    /// Message timestamp (timestamp, ms, UTC).
+    #[serde(rename = "_timestamp")]
+    Timestamp,
+    /// Message key (utf8; binary keys are read lossily).
+    #[serde(rename = "_key")]
+    Key,
+}
+
+impl MetaColumn {
+    /// The column name.
+    pub fn name(self) -> &'static str {
+        match self {
+            MetaColumn::Topic => "_topic",
+            MetaColumn::Partition => "_partition",
+            MetaColumn::Offset => "_offset",
+            MetaColumn::Timestamp => "_timestamp",
+            MetaColumn::Key => "_key",
+        }
+    }
+}
+
+/// A schema: fields inline, or a YAML file holding the same `fields:` map.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum SchemaSpec {
+    /// `name: type` in order, e.g. `amount: float64`, `customer: "struct<name: utf8>"`.
+    Fields(IndexMap<String, String>),
+    /// A YAML file with one `fields:` map, relative to the config file.
+    File(PathBuf),
+}
+
+/// One route.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// The route's name in logs, metrics and the summary (default: the `match`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// A regular expression over the message type, anchored at both ends.
+    #[serde(rename = "match")]
+    pub match_type: String,
+    /// wasm transforms, in order.
+    #[serde(default)]
+    pub transforms: Vec<TransformConfig>,
+    /// Where the results go.
+    pub sink: SinkConfig,
+}
+
+impl RouteConfig {
+    /// The route's display name.
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.match_type)
+    }
+}
+
+/// One wasm transform on a route.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransformConfig {
+    /// `builtin:NAME`, or a path to a `.wasm` file (relative to the config file).
+    pub plugin: String,
+    /// The plugin's params; they reach it as JSON.
+    #[serde(default = "defaults::params")]
+    pub params: serde_json::Value,
+}
+
+/// Sinks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum SinkConfig {
+    /// Parquet files in a folder.
+    Parquet(ParquetSinkConfig),
+    /// A Kafka topic, one JSON message per row.
+    Kafka(KafkaSinkConfig),
+}
+
+/// Parquet files, each written under a temporary name and renamed into place when complete.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParquetSinkConfig {
+    /// The output folder (relative to the config file).
+    pub path: PathBuf,
+    /// Close a file at this many rows.
+    #[serde(default = "defaults::parquet_max_rows")]
+    pub max_rows: usize,
+    /// Close a file when its first row is this old.
+    #[serde(default = "defaults::parquet_max_age", with = "humantime_serde")]
+    pub max_age: Duration,
+    /// Column compression.
+    #[serde(default)]
+    pub compression: Compression,
+}
+
+/// Parquet compression codecs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compression {
+    /// zstd, level 3.
+    #[default]
+    Zstd,
+    /// Snappy.
+    Snappy,
+    /// None.
+    None,
+}
+
+/// A Kafka topic; a row becomes one JSON message.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSinkConfig {
+    /// The topic.
+    pub topic: String,
+    /// The column whose value becomes the message key.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// librdkafka producer properties passed through.
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+}
+
+/// The errors section.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorsConfig {
+    /// Where undecodable messages, unrouted types and failed batches go, with their reason. Without
+    /// one, such input stops the worker (nothing is committed past it, so nothing is lost).
+    #[serde(default)]
+    pub dead_letter: Option<DeadLetterConfig>,
+    /// What a failed transform does to its batch.
+    #[serde(default)]
+    pub on_transform_error: ErrorPolicy,
+}
+
+/// The dead-letter route.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetterConfig {
+    /// A Kafka topic: original bytes as value, key kept, reason and origin in headers.
+    pub kafka: DeadLetterKafka,
+}
+
+/// The dead-letter topic.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetterKafka {
+    /// The topic.
+    pub topic: String,
+}
+
+/// What happens to a batch whose transform fails.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorPolicy {
+    /// The batch's original messages go to the dead-letter route.
+    #[default]
+    DeadLetter,
+    /// The batch is dropped (counted, logged).
+    Skip,
+    /// The worker stops without committing the batch.
+    Stop,
+}
+
+/// Sandbox limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Wall-clock budget per transform call.
+    #[serde(default = "defaults::time_budget", with = "humantime_serde")]
+    pub time_budget: Duration,
+    /// Linear-memory cap per transform instance, e.g. `256MiB`.
+    #[serde(default = "defaults::memory_limit", deserialize_with = "de_size")]
+    pub memory_limit: u64,
+    /// Where compiled modules are cached (default: `$XDG_CACHE_HOME/weir` or `~/.cache/weir`).
+    #[serde(default)]
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            time_budget: defaults::time_budget(),
+            memory_limit: defaults::memory_limit(),
+            cache_dir: None,
+        }
+    }
+}
+
+mod defaults {
+    use std::time::Duration;
+    pub fn commit_interval() -> Duration {
+        Duration::from_secs(1)
+    }
+    pub fn max_records() -> usize {
+        10_000
+    }
+    pub fn max_wait() -> Duration {
+        Duration::from_millis(250)
+    }
+    pub fn partitions() -> i32 {
+        3
+    }
+    pub fn infer_rows() -> usize {
+        100
+    }
+    pub fn params() -> serde_json::Value {
+        serde_json::Value::Object(Default::default())
+    }
+    pub fn parquet_max_rows() -> usize {
+        100_000
+    }
+    pub fn parquet_max_age() -> Duration {
+        Duration::from_secs(10)
+    }
+    pub fn time_budget() -> Duration {
+        Duration::from_millis(500)
+    }
+    pub fn memory_limit() -> u64 {
+        256 << 20
+    }
+}
+
+/// `humantime` durations (`250ms`, `10s`) for serde.
+mod humantime_serde {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s)
+            .map_err(|e| serde::de::Error::custom(format!("`{s}` is not a duration ({e}); write e.g. 250ms or 10s")))
+    }
+
+    pub mod option {
+        use super::*;
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+            super::deserialize(d).map(Some)
+        }
+    }
+}
+
+/// Parses a byte size: `1048576`, `512KiB`, `256MiB`, `1GiB` (also `KB`, `MB`, `GB` as powers of 1000).
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+fn de_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        N(u64),
+        S(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::N(n) => Ok(n),
+        Raw::S(s) => parse_size(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("`{s}` is not a size; write e.g. 256MiB"))),
+    }
+}
+
+/// A config that could not be read or is not valid.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{file}: {source}")]
+    Read {
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The YAML does not parse into a config.
+    #[error("{file}: {message}")]
+    Parse {
+        /// The file.
+        file: PathBuf,
+        /// The parser's message, with line, column and key.
+        message: String,
+    },
+    /// Semantic problems, all of them.
+    #[error("{file}: {} problem(s):\n{}", problems.len(), problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        /// The file.
+        file: PathBuf,
+        /// Each problem, prefixed with the key it concerns.
+        problems: Vec<String>,
+    },
+}
+
+/// A loaded config and where it came from (relative paths resolve against its folder).
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    /// The config.
+    pub config: Config,
+    /// The file it was read from.
+    pub file: PathBuf,
+}
+
+impl LoadedConfig {
+    /// Reads, parses and validates a config file.
+    pub fn load(file: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+            file: file.to_path_buf(),
+            source,
+        })?;
+        Self::from_str(&text, file)
+    }
+
+    /// Parses and validates config text, as if read from `file`.
+    pub fn from_str(text: &str, file: &Path) -> Result<Self, ConfigError> {
+        // serde_path_to_error adds the key path to saphyr's line, column and snippet.
+        let mut key = String::new();
+        let parsed = serde_saphyr::with_deserializer_from_str(text, |de| {
+            serde_path_to_error::deserialize::<_, Config>(de).map_err(|e| {
+                key = e.path().to_string();
+                e.into_inner()
+            })
+        });
+        let config = parsed.map_err(|e| ConfigError::Parse {
+            file: file.to_path_buf(),
+            message: match key.as_str() {
+                "" | "." => e.to_string(),
+                key => format!("at key `{key}`: {e}"),
+            },
+        })?;
+        let loaded = LoadedConfig {
+            config,
+            file: file.to_path_buf(),
+        };
+        let problems = loaded.validate();
+        if problems.is_empty() {
+            Ok(loaded)
+        } else {
+            Err(ConfigError::Invalid {
+                file: file.to_path_buf(),
+                problems,
+            })
+        }
+    }
+
+    /// Resolves a path from the config against the config file's folder.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.file.parent().unwrap_or(Path::new(".")).join(path)
+        }
+    }
+
+    /// Every semantic problem, each prefixed with its key. Plugins are checked separately (they
+    /// need the wasm runtime): see `weir validate`.
+    pub fn validate(&self) -> Vec<String> {
+        let c = &self.config;
+        let mut p = Vec::new();
+        let k = &c.source.kafka;
+        if k.brokers.trim().is_empty() {
+            p.push("source.kafka.brokers: empty; give host:port or `embedded`".into());
+        }
+        if k.group_id.trim().is_empty() {
+            p.push("source.kafka.group_id: empty".into());
+        }
+        if k.topics.is_empty() {
+            p.push("source.kafka.topics: no topic to consume".into());
+        }
+        if k.batch.max_records == 0 {
+            p.push("source.kafka.batch.max_records: must be at least 1".into());
+        }
+        if k.embedded.partitions < 1 {
+            p.push("source.kafka.embedded.partitions: must be at least 1".into());
+        }
+        if k.embedded.generator.is_some() && k.brokers != "embedded" {
+            p.push("source.kafka.embedded.generator: only with `brokers: embedded`".into());
+        }
+        for (name, spec) in &c.decode.schemas {
+            if let Err(e) = self.load_schema(spec) {
+                p.push(format!("decode.schemas.{name}: {e}"));
+            }
+        }
+        if c.routes.is_empty() {
+            p.push("routes: no route; every message type would be dead-lettered".into());
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, r) in c.routes.iter().enumerate() {
+            let at = format!("routes[{i}]");
+            if let Err(e) = regex::Regex::new(&format!("^(?:{})$", r.match_type)) {
+                p.push(format!("{at}.match: not a regular expression: {e}"));
+            }
+            if !names.insert(r.display_name().to_string()) {
+                p.push(format!("{at}.name: `{}` names two routes", r.display_name()));
+            }
+            for (j, t) in r.transforms.iter().enumerate() {
+                if let Some(name) = t.plugin.strip_prefix("builtin:") {
+                    if crate::runtime::builtin(name).is_none() {
+                        p.push(format!(
+                            "{at}.transforms[{j}].plugin: no built-in `{name}` (built-ins: {})",
+                            crate::runtime::builtin_names().join(", ")
+                        ));
+                    }
+                } else if !self.resolve(Path::new(&t.plugin)).is_file() {
+                    p.push(format!(
+                        "{at}.transforms[{j}].plugin: no file {}",
+                        self.resolve(Path::new(&t.plugin)).display()
+                    ));
+                }
+            }
+            match &r.sink {
+                SinkConfig::Parquet(s) if s.max_rows == 0 => {
+                    p.push(format!("{at}.sink.parquet.max_rows: must be at least 1"))
+                }
+                SinkConfig::Kafka(s) if s.topic.trim().is_empty() => {
+                    p.push(format!("{at}.sink.kafka.topic: empty"))
+                }
+                _ => {}
+            }
+        }
+        if let Some(d) = &c.errors.dead_letter {
+            if d.kafka.topic.trim().is_empty() {
+                p.push("errors.dead_letter.kafka.topic: empty".into());
+            }
+        }
+        if c.runtime.memory_limit < (1 << 20) {
+            p.push("runtime.memory_limit: under 1MiB; no plugin can run in that".into());
+        }
+        if c.runtime.time_budget.is_zero() {
+            p.push("runtime.time_budget: must be more than 0".into());
+        }
+        p
+    }
+
+    /// The Arrow schema of a [`SchemaSpec`].
+    pub fn load_schema(&self, spec: &SchemaSpec) -> Result<arrow_schema::Schema, String> {
+        let fields = match spec {
+            SchemaSpec::Fields(f) => f.clone(),
+            SchemaSpec::File(path) => {
+                #[derive(Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct File {
+                    fields: IndexMap<String, String>,
+                }
+                let path = self.resolve(path);
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                serde_saphyr::from_str::<File>(&text)
+                    .map_err(|e| format!("{}: {e}", path.display()))?
+                    .fields
+            }
+        };
+        let fields = fields
+            .iter()
+            .map(|(name, ty)| {
+                parse_type(ty)
+                    .map(|dt| arrow_schema::Field::new(name, dt, true))
+                    .map_err(|e| format!("field `{name}`: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(arrow_schema::Schema::new(fields))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "
+source:
+  kafka: { brokers: embedded, group_id: g, topics: [orders] }
+routes:
+  - match: orders
+    sink: { parquet: { path: ./out } }
+";
+
+    fn load(text: &str) -> Result<LoadedConfig, ConfigError> {
+        LoadedConfig::from_str(text, Path::new("test.yaml"))
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = load(MINIMAL).unwrap().config;
+        assert_eq!(c.source.kafka.batch.max_records, 10_000);
+        assert_eq!(c.runtime.memory_limit, 256 << 20);
+        assert_eq!(c.decode.type_from, TypeFrom::Topic);
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let text = MINIMAL.replace("group_id: g,", "group_id: g, bathc: {},");
+        let e = load(&text).unwrap_err().to_string();
+        assert!(e.starts_with("test.yaml:"), "{e}");
+        assert!(e.contains("bathc"), "{e}");
+        assert!(e.contains("line 3"), "{e}");
+        assert!(e.contains("at key `source.kafka"), "{e}");
+    }
+
+    #[test]
+    fn validate_reports_every_problem() {
+        let text = "
+source:
+  kafka: { brokers: embedded, group_id: '', topics: [] }
+routes:
+  - match: '('
+    transforms: [ { plugin: 'builtin:nope' }, { plugin: ./missing.wasm } ]
+    sink: { kafka: { topic: '' } }
+runtime: { memory_limit: 1KiB }
+";
+        let ConfigError::Invalid { problems, .. } = load(text).unwrap_err() else {
+            panic!("expected validation problems")
+        };
+        let all = problems.join("\n");
+        for key in [
+            "source.kafka.group_id",
+            "source.kafka.topics",
+            "routes[0].match",
+            "routes[0].transforms[0].plugin",
+            "routes[0].transforms[1].plugin",
+            "routes[0].sink.kafka.topic",
+            "runtime.memory_limit",
+        ] {
+            assert!(all.contains(key), "missing {key} in:\n{all}");
+        }
+    }
+
+    #[test]
+    fn type_from_forms() {
+        let text = format!("{MINIMAL}decode: {{ type_from: {{ field: kind }} }}\n");
+        assert_eq!(load(&text).unwrap().config.decode.type_from, TypeFrom::Field("kind".into()));
+        let text = format!("{MINIMAL}decode: {{ type_from: {{ header: t }} }}\n");
+        assert_eq!(load(&text).unwrap().config.decode.type_from, TypeFrom::Header("t".into()));
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("256MiB"), Some(256 << 20));
+        assert_eq!(parse_size("10"), Some(10));
+        assert_eq!(parse_size("2 GB"), Some(2_000_000_000));
+        assert_eq!(parse_size("lots"), None);
+        assert_eq!(parse_size("99999999999999999999GiB"), None);
+    }
+
+    #[test]
+    fn the_shipped_configs_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                LoadedConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                n += 1;
+            }
+        }
+        assert!(n > 0, "no example config in {}", dir.display());
+    }
+}

@@ -1,0 +1,19 @@
+//! # weir
+//!
+//! A stream transform worker: Kafka batches are decoded into Arrow record batches, routed by
+//! message type through sandboxed WebAssembly transforms, and written to sinks; offsets are
+//! committed only behind the sinks.
+//!
+//! The modules follow the data: [`source`] -> [`decode`] -> [`route`] -> [`runtime`] (wasm
+//! transforms) -> [`sink`], with [`offsets`] committing what the sinks made durable, and
+//! [`pipeline`] driving it all.
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod decode;
+pub mod offsets;
+pub mod pipeline;
+pub mod route;
+pub mod runtime;
+pub mod sink;
+pub mod source;

@@ -1,0 +1,442 @@
+//! The worker: poll a batch -> decode -> route -> wasm transforms -> sink, with offsets committed
+//! behind the sinks. One thread drives the stages in order; the Kafka producer delivers on its
+//! own thread and completes acks from its delivery reports.
+
+mod summary;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::CommitMode;
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::config::{ErrorPolicy, LoadedConfig, SinkConfig};
+use crate::decode::Decoder;
+use crate::offsets::{OffsetTracker, Partition, Progress, WriteFailed};
+use crate::route::{run_chain, Router};
+use crate::runtime::{Instance, Plugin, Runtime, RuntimeError, TransformFailure};
+use crate::sink::dead_letter::{DeadLetter, Reason};
+use crate::sink::kafka::KafkaSink;
+use crate::sink::parquet::ParquetSink;
+use crate::sink::producer::{self, AckProducer};
+use crate::sink::{Sink, SinkError};
+use crate::source::embedded::{Embedded, Generator};
+use crate::source::kafka::{record, KafkaSource, SourceError};
+use crate::source::Record;
+
+pub use summary::{RouteStats, Summary};
+
+/// How long shutdown waits for outstanding Kafka deliveries.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Why the worker stopped with an error. Nothing past the failure was committed.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The config could not be turned into a pipeline.
+    #[error("{0}")]
+    Setup(String),
+    /// A plugin failed to load.
+    #[error("{0}")]
+    Plugin(RuntimeError),
+    /// The source failed.
+    #[error("{0}")]
+    Source(SourceError),
+    /// A sink failed.
+    #[error("route {route}: {cause}")]
+    Sink {
+        /// The route.
+        route: String,
+        /// The error.
+        cause: SinkError,
+    },
+    /// A write failed after it was issued.
+    #[error("{0}")]
+    Write(WriteFailed),
+    /// A transform failed and the policy is `stop`.
+    #[error("route {route}: plugin {plugin} {failure} (on_transform_error: stop)")]
+    Transform {
+        /// The route.
+        route: String,
+        /// The plugin.
+        plugin: String,
+        /// Why.
+        failure: TransformFailure,
+    },
+    /// Input had to be set aside, and there is no dead-letter route.
+    #[error("{topic}/{partition}@{offset}: {reason}; no errors.dead_letter is configured, so the worker stops here")]
+    NoDeadLetter {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Offset.
+        offset: i64,
+        /// Why the message was set aside.
+        reason: String,
+    },
+}
+
+struct RouteState {
+    stages: Vec<Instance>,
+    sink: Sink,
+    stats: RouteStats,
+}
+
+/// Everything but the consumer, so a poll's borrowed messages can be processed while the
+/// consumer stays borrowed.
+struct Stages {
+    decoder: Decoder,
+    router: Router,
+    routes: Vec<RouteState>,
+    dead_letter: Option<DeadLetter>,
+    policy: ErrorPolicy,
+    tracker: OffsetTracker,
+    consumed: u64,
+    decode_failures: u64,
+    unrouted: u64,
+    dead_lettered: u64,
+}
+
+/// Loads every plugin of the config and initializes it with its params, once per route, as a
+/// run would. Used by `weir validate` and by [`Worker::new`].
+pub fn load_transforms(cfg: &LoadedConfig, runtime: &Runtime) -> Result<Vec<Vec<Instance>>, RuntimeError> {
+    let base = cfg.file.parent().unwrap_or(Path::new("."));
+    let mut compiled: HashMap<&str, Plugin> = HashMap::new();
+    let mut out = Vec::new();
+    for route in &cfg.config.routes {
+        let mut stages = Vec::new();
+        for t in &route.transforms {
+            let plugin = match compiled.get(t.plugin.as_str()) {
+                Some(p) => p.clone(),
+                None => {
+                    let p = runtime.load(&t.plugin, base)?;
+                    compiled.insert(&t.plugin, p.clone());
+                    p
+                }
+            };
+            stages.push(plugin.instantiate(route.display_name(), &t.params)?);
+        }
+        out.push(stages);
+    }
+    Ok(out)
+}
+
+/// A worker bound to a consumer group.
+pub struct Worker {
+    source: KafkaSource,
+    stages: Stages,
+    producer: Option<Arc<AckProducer>>,
+    commit_interval: Duration,
+    until_idle: Option<Duration>,
+}
+
+impl Worker {
+    /// Builds the pipeline of `cfg` against `brokers`: plugins compiled and initialized,
+    /// sinks opened, consumer subscribed.
+    pub fn new(cfg: &LoadedConfig, brokers: &str, runtime: &Runtime) -> Result<Self, PipelineError> {
+        let c = &cfg.config;
+        let needs_producer =
+            c.errors.dead_letter.is_some() || c.routes.iter().any(|r| matches!(r.sink, SinkConfig::Kafka(_)));
+        let producer = if needs_producer {
+            let settings = c
+                .routes
+                .iter()
+                .find_map(|r| match &r.sink {
+                    SinkConfig::Kafka(k) => Some(k.settings.clone()),
+                    SinkConfig::Parquet(_) => None,
+                })
+                .unwrap_or_default();
+            Some(Arc::new(
+                producer::create(brokers, &settings).map_err(|e| PipelineError::Setup(format!("kafka producer: {e}")))?,
+            ))
+        } else {
+            None
+        };
+        let transforms = load_transforms(cfg, runtime).map_err(PipelineError::Plugin)?;
+        let mut routes = Vec::new();
+        for (r, stages) in c.routes.iter().zip(transforms) {
+            let name = r.display_name().to_string();
+            let sink = match (&r.sink, &producer) {
+                (SinkConfig::Parquet(p), _) => Sink::Parquet(
+                    ParquetSink::new(cfg.resolve(&p.path), p)
+                        .map_err(|cause| PipelineError::Sink { route: name.clone(), cause })?,
+                ),
+                (SinkConfig::Kafka(k), Some(prod)) => Sink::Kafka(KafkaSink::new(Arc::clone(prod), k)),
+                (SinkConfig::Kafka(_), None) => return Err(PipelineError::Setup("no producer for a Kafka sink".into())),
+            };
+            routes.push(RouteState {
+                stages,
+                sink,
+                stats: RouteStats::new(name),
+            });
+        }
+        let dead_letter = match (&c.errors.dead_letter, &producer) {
+            (Some(d), Some(p)) => Some(DeadLetter::new(Arc::clone(p), d.kafka.topic.clone())),
+            _ => None,
+        };
+        let stages = Stages {
+            decoder: Decoder::new(cfg).map_err(PipelineError::Setup)?,
+            router: Router::new(c.routes.iter().map(|r| r.match_type.as_str()))
+                .map_err(|e| PipelineError::Setup(e.to_string()))?,
+            routes,
+            dead_letter,
+            policy: c.errors.on_transform_error,
+            tracker: OffsetTracker::default(),
+            consumed: 0,
+            decode_failures: 0,
+            unrouted: 0,
+            dead_lettered: 0,
+        };
+        Ok(Worker {
+            source: KafkaSource::new(&c.source.kafka, brokers).map_err(PipelineError::Source)?,
+            stages,
+            producer,
+            commit_interval: c.source.kafka.commit_interval,
+            until_idle: c.source.kafka.until_idle,
+        })
+    }
+
+    /// Runs until `stop` is set, the source has been idle for `until_idle`, or an error. In every
+    /// case the sinks are flushed and finished offsets committed before it returns.
+    pub fn run(&mut self, stop: &AtomicBool, consumed: &AtomicU64) -> (Summary, Result<(), PipelineError>) {
+        let started = Instant::now();
+        let mut last_message = Instant::now();
+        let mut last_commit = Instant::now();
+        let mut active = Duration::ZERO;
+        let result = (|| {
+            while !stop.load(Ordering::Relaxed) {
+                let polled = self.source.poll_batch();
+                if polled.is_empty() {
+                    // Idle time counts only once partitions are assigned: joining the group
+                    // is not idleness.
+                    if !self.source.has_assignment() {
+                        last_message = Instant::now();
+                    } else if self.until_idle.is_some_and(|idle| last_message.elapsed() >= idle) {
+                        break;
+                    }
+                } else {
+                    let t = Instant::now();
+                    let records: Vec<Record> = polled.iter().map(record).collect();
+                    self.stages.process(&records)?;
+                    consumed.fetch_add(records.len() as u64, Ordering::Relaxed);
+                    active += t.elapsed();
+                    last_message = Instant::now();
+                }
+                for r in &mut self.stages.routes {
+                    r.sink.tick().map_err(|cause| PipelineError::Sink { route: r.stats.name.clone(), cause })?;
+                }
+                if last_commit.elapsed() >= self.commit_interval {
+                    self.commit()?;
+                    last_commit = Instant::now();
+                }
+            }
+            Ok(())
+        })();
+        let t = Instant::now();
+        let shutdown = self.shutdown();
+        active += t.elapsed();
+        let summary = self.summary(started.elapsed(), active);
+        (summary, result.and(shutdown))
+    }
+
+    /// Flushes every sink and the producer, then commits what is done.
+    fn shutdown(&mut self) -> Result<(), PipelineError> {
+        let mut first_err = None;
+        for r in &mut self.stages.routes {
+            if let Err(cause) = r.sink.flush() {
+                first_err.get_or_insert(PipelineError::Sink { route: r.stats.name.clone(), cause });
+            }
+        }
+        if let Some(p) = &self.producer {
+            if let Err(e) = producer::flush(p, FLUSH_TIMEOUT) {
+                first_err.get_or_insert(PipelineError::Setup(format!("flushing the producer: {e}")));
+            }
+        }
+        if let Err(e) = self.commit() {
+            first_err.get_or_insert(e);
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    fn commit(&mut self) -> Result<(), PipelineError> {
+        let advanced = self.stages.tracker.advance();
+        let offsets = self.stages.tracker.to_commit();
+        if !offsets.is_empty() {
+            let mut tpl = TopicPartitionList::new();
+            for ((topic, partition), offset) in &offsets {
+                tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+                    .map_err(|e| PipelineError::Setup(e.to_string()))?;
+            }
+            self.source.commit(&tpl, CommitMode::Sync).map_err(PipelineError::Source)?;
+            self.stages.tracker.committed(&offsets);
+            tracing::debug!(partitions = offsets.len(), "offsets committed");
+        }
+        // Commit what finished before a failure, then report it.
+        advanced.map_err(PipelineError::Write)
+    }
+
+    fn summary(&self, elapsed: Duration, active: Duration) -> Summary {
+        let s = &self.stages;
+        Summary {
+            consumed: s.consumed,
+            decode_failures: s.decode_failures,
+            unrouted: s.unrouted,
+            dead_lettered: s.dead_lettered,
+            routes: s
+                .routes
+                .iter()
+                .map(|r| RouteStats {
+                    files_written: r.sink.files_written(),
+                    ..r.stats.clone()
+                })
+                .collect(),
+            committed: s.tracker.committed_offsets().clone(),
+            elapsed,
+            active,
+            generated: None,
+        }
+    }
+}
+
+impl Stages {
+    fn process(&mut self, records: &[Record<'_>]) -> Result<(), PipelineError> {
+        let _batch = tracing::debug_span!("batch", messages = records.len()).entered();
+        let mut highest: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+        for r in records {
+            let e = highest.entry((r.topic, r.partition)).or_insert(r.offset);
+            *e = (*e).max(r.offset);
+        }
+        let highest: BTreeMap<Partition, i64> =
+            highest.into_iter().map(|((t, p), o)| ((Arc::from(t), p), o)).collect();
+        let progress = self.tracker.begin(highest);
+        self.consumed += records.len() as u64;
+
+        let decoded = tracing::debug_span!("decode").in_scope(|| self.decoder.decode(records));
+        self.decode_failures += decoded.rejected.len() as u64;
+        for rej in &decoded.rejected {
+            let why = Reason { stage: "decode", route: None, plugin: None, error: &rej.reason };
+            self.set_aside(&records[rej.record as usize], why, &progress)?;
+        }
+        for typed in decoded.batches {
+            let Some(ri) = self.router.route(&typed.type_name) else {
+                let error = format!("no route matches message type `{}`", typed.type_name);
+                self.unrouted += typed.records.len() as u64;
+                for &i in &typed.records {
+                    let why = Reason { stage: "route", route: None, plugin: None, error: &error };
+                    self.set_aside(&records[i as usize], why, &progress)?;
+                }
+                continue;
+            };
+            let route = &mut self.routes[ri];
+            route.stats.messages_in += typed.records.len() as u64;
+            route.stats.batches += 1;
+            let span = tracing::debug_span!("route", route = %route.stats.name, rows = typed.records.len());
+            let chained = span.in_scope(|| run_chain(&mut route.stages, typed.batch, &typed.records));
+            match chained {
+                Ok(out) => {
+                    route.stats.filtered += out.filtered as u64;
+                    route.stats.dead_lettered += out.row_errors.len() as u64;
+                    if out.batch.num_rows() > 0 {
+                        route.stats.rows_out += out.batch.num_rows() as u64;
+                        let _sink = tracing::debug_span!("sink", rows = out.batch.num_rows()).entered();
+                        route
+                            .sink
+                            .write(&out.batch, &progress)
+                            .map_err(|cause| PipelineError::Sink { route: route.stats.name.clone(), cause })?;
+                    }
+                    let name = route.stats.name.clone();
+                    for (i, plugin, error) in &out.row_errors {
+                        let why = Reason { stage: "transform", route: Some(&name), plugin: Some(plugin), error };
+                        self.set_aside(&records[*i as usize], why, &progress)?;
+                    }
+                }
+                Err(f) => {
+                    let name = route.stats.name.clone();
+                    tracing::warn!(route = %name, plugin = %f.plugin, "transform {}", f.failure);
+                    match self.policy {
+                        ErrorPolicy::Stop => {
+                            return Err(PipelineError::Transform { route: name, plugin: f.plugin, failure: f.failure })
+                        }
+                        ErrorPolicy::Skip => route.stats.skipped += typed.records.len() as u64,
+                        ErrorPolicy::DeadLetter => {
+                            route.stats.dead_lettered += typed.records.len() as u64;
+                            let error = f.failure.to_string();
+                            for &i in &typed.records {
+                                let why = Reason { stage: "transform", route: Some(&name), plugin: Some(&f.plugin), error: &error };
+                                self.set_aside(&records[i as usize], why, &progress)?;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        OffsetTracker::seal(&progress);
+        Ok(())
+    }
+
+    /// Sends a record to the dead-letter route, or stops the worker when there is none.
+    fn set_aside(&mut self, r: &Record<'_>, why: Reason<'_>, progress: &Arc<Progress>) -> Result<(), PipelineError> {
+        let Some(dl) = &self.dead_letter else {
+            return Err(PipelineError::NoDeadLetter {
+                topic: r.topic.to_string(),
+                partition: r.partition,
+                offset: r.offset,
+                reason: why.error.to_string(),
+            });
+        };
+        self.dead_lettered += 1;
+        dl.send(r, why, progress).map_err(|cause| PipelineError::Sink { route: "dead_letter".into(), cause })
+    }
+}
+
+/// Runs a config to the end: starts the embedded cluster and generator when `brokers: embedded`,
+/// then the worker, until `stop`, idleness or an error.
+pub fn run_config(cfg: &LoadedConfig, runtime: &Runtime, stop: &AtomicBool) -> (Option<Summary>, Result<(), PipelineError>) {
+    let k = &cfg.config.source.kafka;
+    let consumed = Arc::new(AtomicU64::new(0));
+    let (embedded, brokers) = if k.brokers == "embedded" {
+        let mut topics = k.topics.clone();
+        for r in &cfg.config.routes {
+            if let SinkConfig::Kafka(s) = &r.sink {
+                topics.push(s.topic.clone());
+            }
+        }
+        if let Some(d) = &cfg.config.errors.dead_letter {
+            topics.push(d.kafka.topic.clone());
+        }
+        match Embedded::start(&topics, k.embedded.partitions) {
+            Ok(e) => {
+                let b = e.bootstrap_servers();
+                tracing::info!(bootstrap = %b, "embedded Kafka (mock cluster) started");
+                (Some(e), b)
+            }
+            Err(e) => return (None, Err(PipelineError::Setup(format!("embedded kafka: {e}")))),
+        }
+    } else {
+        (None, k.brokers.clone())
+    };
+    let mut worker = match Worker::new(cfg, &brokers, runtime) {
+        Ok(w) => w,
+        Err(e) => return (None, Err(e)),
+    };
+    let generator = match &k.embedded.generator {
+        Some(g) if embedded.is_some() => match Generator::start(&brokers, g, Arc::clone(&consumed)) {
+            Ok(g) => Some(g),
+            Err(e) => return (None, Err(PipelineError::Setup(format!("generator: {e}")))),
+        },
+        _ => None,
+    };
+    let (mut summary, result) = worker.run(stop, &consumed);
+    if let Some(g) = generator {
+        match g.finish() {
+            Ok(n) => summary.generated = Some(n),
+            Err(e) => tracing::warn!("generator: {e}"),
+        }
+    }
+    drop(worker);
+    drop(embedded);
+    (Some(summary), result)
+}

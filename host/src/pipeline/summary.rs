@@ -1,0 +1,110 @@
+//! The end-of-run summary.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use crate::offsets::Partition;
+
+/// Counters of one route.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RouteStats {
+    /// The route's name.
+    pub name: String,
+    /// Messages that reached the route.
+    pub messages_in: u64,
+    /// Rows written to the sink.
+    pub rows_out: u64,
+    /// Rows a transform removed.
+    pub filtered: u64,
+    /// Messages dead-lettered by a transform failure.
+    pub dead_lettered: u64,
+    /// Messages dropped by `on_transform_error: skip`.
+    pub skipped: u64,
+    /// Batches processed.
+    pub batches: u64,
+    /// Parquet files written.
+    pub files_written: u64,
+}
+
+impl RouteStats {
+    /// Zeroed counters for a route.
+    pub fn new(name: String) -> Self {
+        RouteStats { name, ..Default::default() }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Summary {
+    /// Messages consumed.
+    pub consumed: u64,
+    /// Messages that did not decode (dead-lettered).
+    pub decode_failures: u64,
+    /// Messages whose type matched no route (dead-lettered).
+    pub unrouted: u64,
+    /// All dead letters written.
+    pub dead_lettered: u64,
+    /// Per route.
+    pub routes: Vec<RouteStats>,
+    /// Committed offsets (next to read) per topic and partition.
+    #[serde(serialize_with = "ser_offsets")]
+    pub committed: BTreeMap<Partition, i64>,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+    /// Time spent processing messages (excludes waiting for them).
+    pub active: Duration,
+    /// Messages the embedded generator produced, if it ran.
+    pub generated: Option<u64>,
+}
+
+fn ser_offsets<S: serde::Serializer>(m: &BTreeMap<Partition, i64>, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(m.len()))?;
+    for ((t, p), o) in m {
+        map.serialize_entry(&format!("{t}/{p}"), o)?;
+    }
+    map.end()
+}
+
+impl Summary {
+    /// Messages per second of processing time.
+    pub fn rate(&self) -> f64 {
+        self.consumed as f64 / self.active.as_secs_f64().max(1e-9)
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "weir run summary")?;
+        if let Some(g) = self.generated {
+            writeln!(f, "  generated     {g} messages (embedded generator)")?;
+        }
+        writeln!(
+            f,
+            "  consumed      {} messages in {:.2?} ({:.2?} processing): {:.0} msg/s",
+            self.consumed,
+            self.elapsed,
+            self.active,
+            self.rate()
+        )?;
+        writeln!(
+            f,
+            "  dead letters  {} ({} undecodable, {} unrouted, {} failed in transforms)",
+            self.dead_lettered,
+            self.decode_failures,
+            self.unrouted,
+            self.routes.iter().map(|r| r.dead_lettered).sum::<u64>()
+        )?;
+        writeln!(f, "  {:<16} {:>10} {:>10} {:>10} {:>10} {:>8} {:>7}", "route", "in", "out", "filtered", "dead", "skipped", "files")?;
+        for r in &self.routes {
+            writeln!(
+                f,
+                "  {:<16} {:>10} {:>10} {:>10} {:>10} {:>8} {:>7}",
+                r.name, r.messages_in, r.rows_out, r.filtered, r.dead_lettered, r.skipped, r.files_written
+            )?;
+        }
+        let committed: Vec<String> = self.committed.iter().map(|((t, p), o)| format!("{t}/{p}={o}")).collect();
+        write!(f, "  committed     {}", if committed.is_empty() { "nothing".into() } else { committed.join(" ") })
+    }
+}

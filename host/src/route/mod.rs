@@ -1,0 +1,120 @@
+//! Route: a message type picks its route (the first whose `match` regex matches), and the route
+//! runs its wasm transforms in order, keeping track of which input message each row came from
+//! so that per-row failures can be dead-lettered with their original bytes.
+
+use std::collections::HashMap;
+
+use arrow_array::RecordBatch;
+use regex::Regex;
+
+use crate::runtime::{Instance, TransformFailure};
+
+/// Picks a route per message type; answers are cached per type.
+pub struct Router {
+    patterns: Vec<Regex>,
+    cache: HashMap<String, Option<usize>>,
+}
+
+impl Router {
+    /// A router over the routes' `match` expressions, anchored at both ends.
+    pub fn new<'a>(matches: impl IntoIterator<Item = &'a str>) -> Result<Self, regex::Error> {
+        let patterns = matches
+            .into_iter()
+            .map(|m| Regex::new(&format!("^(?:{m})$")))
+            .collect::<Result<_, _>>()?;
+        Ok(Router {
+            patterns,
+            cache: HashMap::new(),
+        })
+    }
+
+    /// The index of the route for `type_name`, if any.
+    pub fn route(&mut self, type_name: &str) -> Option<usize> {
+        if let Some(r) = self.cache.get(type_name) {
+            return *r;
+        }
+        let r = self.patterns.iter().position(|p| p.is_match(type_name));
+        self.cache.insert(type_name.to_string(), r);
+        r
+    }
+}
+
+/// The outcome of a route's transforms on one batch.
+pub struct ChainOutput {
+    /// What goes to the sink.
+    pub batch: RecordBatch,
+    /// Records (poll indices) whose rows failed inside a transform, with plugin and reason.
+    pub row_errors: Vec<(u32, String, String)>,
+    /// Rows the transforms dropped (filtered), not counting failed rows.
+    pub filtered: usize,
+}
+
+/// A whole batch failed in a transform.
+pub struct ChainFailure {
+    /// The plugin that failed.
+    pub plugin: String,
+    /// Why.
+    pub failure: TransformFailure,
+}
+
+/// Runs `batch` (whose row i came from poll record `records[i]`) through the transforms.
+pub fn run_chain(
+    stages: &mut [Instance],
+    batch: RecordBatch,
+    records: &[u32],
+) -> Result<ChainOutput, ChainFailure> {
+    let rows_in = batch.num_rows();
+    let mut batch = batch;
+    // `None` once a transform replaced the batch: rows no longer map to messages.
+    let mut origin: Option<Vec<u32>> = Some(records.to_vec());
+    let mut row_errors = Vec::new();
+    for stage in stages.iter_mut() {
+        if batch.num_rows() == 0 {
+            break;
+        }
+        let applied = stage.call(&batch).map_err(|failure| ChainFailure {
+            plugin: stage.plugin_name().to_string(),
+            failure,
+        })?;
+        for (row, reason) in applied.errors {
+            match origin.as_ref().and_then(|o| o.get(row as usize)) {
+                Some(&record) => row_errors.push((record, stage.plugin_name().to_string(), reason)),
+                None => {
+                    return Err(ChainFailure {
+                        plugin: stage.plugin_name().to_string(),
+                        failure: TransformFailure::BadOutput(format!(
+                            "row {row} failed ({reason}), but rows can't be traced after a replacing transform"
+                        )),
+                    })
+                }
+            }
+        }
+        origin = match (origin, applied.rows) {
+            (Some(o), Some(rows)) => Some(rows.values().iter().map(|&i| o[i as usize]).collect()),
+            _ => None,
+        };
+        batch = applied.batch;
+    }
+    let filtered = rows_in.saturating_sub(batch.num_rows() + row_errors.len());
+    Ok(ChainOutput {
+        batch,
+        row_errors,
+        filtered,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_match_whole_types_first_match_wins() {
+        let mut r = Router::new(["orders", "pay.*", ".*"]).unwrap();
+        assert_eq!(r.route("orders"), Some(0));
+        assert_eq!(r.route("orders2"), Some(2), "anchored: `orders` does not match `orders2`");
+        assert_eq!(r.route("payments"), Some(1));
+        let mut r = Router::new(["a|b"]).unwrap();
+        assert_eq!(r.route("b"), Some(0));
+        assert_eq!(r.route("ab"), None);
+    }
+}

@@ -1,0 +1,275 @@
+//! One sandboxed plugin instance and the call across the boundary.
+//!
+//! Only the columns the plugin declared in its manifest cross into the sandbox; its answer (a row
+//! selection and new columns, or a whole batch) crosses back and is applied to the full batch on
+//! the host, so untouched columns are never copied.
+
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_buffer::Buffer;
+use wasmtime::{Memory, Store, StoreLimitsBuilder, Trap, TypedFunc};
+use weir_guest_sdk::abi::{self, Applied, Manifest, Output};
+use weir_guest_sdk::ipc;
+
+use super::{HostState, Plugin, RuntimeError, EPOCH_TICK};
+
+/// Why one call failed. The batch fails; the worker goes on.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TransformFailure {
+    /// The guest trapped (a panic, a bad memory access, out of memory...).
+    #[error("trapped: {0}")]
+    Trap(String),
+    /// The call ran past the time budget.
+    #[error("ran past its time budget of {0:?}")]
+    Timeout(std::time::Duration),
+    /// The guest returned an error.
+    #[error("failed: {0}")]
+    Guest(String),
+    /// The guest's answer breaks the ABI.
+    #[error("bad output: {0}")]
+    BadOutput(String),
+    /// The instance could not be re-created after an earlier trap.
+    #[error("could not be re-instantiated: {0}")]
+    Reinstantiate(String),
+}
+
+struct Live {
+    store: Store<HostState>,
+    memory: Memory,
+    alloc: TypedFunc<i32, i32>,
+    transform: TypedFunc<(i32, i32), i64>,
+    last_error: TypedFunc<(), i64>,
+}
+
+/// A plugin instance for one route. After a trap its store is dropped, and the next call
+/// starts from a fresh instance: a trapped instance is never re-entered.
+pub struct Instance {
+    plugin: Plugin,
+    route: Arc<str>,
+    params: serde_json::Value,
+    manifest: Manifest,
+    live: Option<Live>,
+    /// The input IPC stream, reused across calls.
+    scratch: Vec<u8>,
+}
+
+impl Instance {
+    pub(super) fn new(
+        plugin: &Plugin,
+        route: &str,
+        params: &serde_json::Value,
+    ) -> Result<Self, RuntimeError> {
+        let route: Arc<str> = route.into();
+        let (live, manifest) = instantiate(plugin, &route, params)?;
+        Ok(Instance {
+            plugin: plugin.clone(),
+            route,
+            params: params.clone(),
+            manifest,
+            live: Some(live),
+            scratch: Vec::new(),
+        })
+    }
+
+    /// What the plugin declared at init.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The plugin's name.
+    pub fn plugin_name(&self) -> &str {
+        self.plugin.name()
+    }
+
+    /// Runs one batch through the plugin and applies the answer to the full batch.
+    pub fn call(&mut self, batch: &RecordBatch) -> Result<Applied, TransformFailure> {
+        if self.live.is_none() {
+            let (live, _) = instantiate(&self.plugin, &self.route, &self.params)
+                .map_err(|e| TransformFailure::Reinstantiate(e.to_string()))?;
+            self.live = Some(live);
+        }
+        let budget = self.plugin.limits.time_budget;
+        let Some(live) = self.live.as_mut() else {
+            return Err(TransformFailure::Reinstantiate("no instance".into()));
+        };
+        let input = abi::project_reads(batch, self.manifest.reads.as_deref())
+            .map_err(|e| TransformFailure::BadOutput(format!("projecting the input: {e}")))?;
+        ipc::write_stream(&input, &mut self.scratch)
+            .map_err(|e| TransformFailure::BadOutput(format!("encoding the input: {e}")))?;
+        let result = call_transform(live, &self.scratch, budget);
+        if matches!(
+            result,
+            Err(TransformFailure::Trap(_) | TransformFailure::Timeout(_))
+        ) {
+            // Never re-enter a trapped instance: its memory may be half-updated.
+            self.live = None;
+        }
+        let output = result?;
+        abi::apply(batch, output).map_err(|e| TransformFailure::BadOutput(e.to_string()))
+    }
+}
+
+fn ticks(budget: std::time::Duration) -> u64 {
+    (budget.as_nanos() / EPOCH_TICK.as_nanos()) as u64 + 1
+}
+
+fn instantiate(
+    plugin: &Plugin,
+    route: &Arc<str>,
+    params: &serde_json::Value,
+) -> Result<(Live, Manifest), RuntimeError> {
+    let name = plugin.name();
+    let abi_err = |message: String| RuntimeError::Abi {
+        plugin: name.into(),
+        message,
+    };
+    let limits = StoreLimitsBuilder::new()
+        .memory_size(usize::try_from(plugin.limits.memory_limit).unwrap_or(usize::MAX))
+        .instances(1)
+        .memories(1)
+        .tables(4)
+        .build();
+    let mut store = Store::new(
+        plugin.pre.module().engine(),
+        HostState {
+            limits,
+            tag: format!("{route}/{name}").into(),
+        },
+    );
+    store.limiter(|s| &mut s.limits);
+    store.epoch_deadline_trap();
+    store.set_epoch_deadline(ticks(plugin.limits.time_budget));
+    let instance = plugin
+        .pre
+        .instantiate(&mut store)
+        .map_err(|e| abi_err(format!("instantiation failed: {}", describe(&e))))?;
+    let func = |store: &mut Store<HostState>, export: &str| {
+        instance
+            .get_func(&mut *store, export)
+            .ok_or_else(|| abi_err(format!("no export `{export}`")))
+    };
+    let version = func(&mut store, abi::exports::ABI_VERSION)?
+        .typed::<(), i32>(&store)
+        .and_then(|f| f.call(&mut store, ()))
+        .map_err(|e| abi_err(describe(&e)))?;
+    if version != abi::ABI_VERSION {
+        return Err(abi_err(format!(
+            "speaks ABI version {version}; this weir speaks {}",
+            abi::ABI_VERSION
+        )));
+    }
+    let typed_err = |e: wasmtime::Error| abi_err(describe(&e));
+    let memory = instance
+        .get_memory(&mut store, abi::exports::MEMORY)
+        .ok_or_else(|| abi_err("no memory export".into()))?;
+    let mut live = Live {
+        memory,
+        alloc: func(&mut store, abi::exports::ALLOC)?.typed(&store).map_err(typed_err)?,
+        transform: func(&mut store, abi::exports::TRANSFORM)?
+            .typed(&store)
+            .map_err(typed_err)?,
+        last_error: func(&mut store, abi::exports::LAST_ERROR)?
+            .typed(&store)
+            .map_err(typed_err)?,
+        store,
+    };
+    let init: TypedFunc<(i32, i32), i64> = func(&mut live.store, abi::exports::INIT)?
+        .typed(&live.store)
+        .map_err(typed_err)?;
+    let params = serde_json::to_vec(params).map_err(|e| abi_err(e.to_string()))?;
+    let init_err = |message: String| RuntimeError::Init {
+        plugin: name.into(),
+        message,
+    };
+    let answer = (|| {
+        let (ptr, len) = copy_in(&mut live, &params)?;
+        let r = init
+            .call(&mut live.store, (ptr, len))
+            .map_err(|e| TransformFailure::Trap(describe(&e)))?;
+        read_answer(&mut live, r)
+    })()
+    .map_err(|e| init_err(e.to_string()))?;
+    let manifest: Manifest = serde_json::from_slice(&answer)
+        .map_err(|e| abi_err(format!("weir_init answered an invalid manifest: {e}")))?;
+    Ok((live, manifest))
+}
+
+fn call_transform(
+    live: &mut Live,
+    input: &[u8],
+    budget: std::time::Duration,
+) -> Result<Output, TransformFailure> {
+    live.store.set_epoch_deadline(ticks(budget));
+    let (ptr, len) = copy_in(live, input)?;
+    let r = live
+        .transform
+        .call(&mut live.store, (ptr, len))
+        .map_err(|e| match e.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => TransformFailure::Timeout(budget),
+            _ => TransformFailure::Trap(describe(&e)),
+        })?;
+    let answer = read_answer(live, r)?;
+    let batch = ipc::read_stream(Buffer::from_vec(answer))
+        .map_err(|e| TransformFailure::BadOutput(format!("not an Arrow IPC stream: {e}")))?;
+    Output::from_batch(batch).map_err(|e| TransformFailure::BadOutput(e.to_string()))
+}
+
+/// Gets a guest buffer from `weir_alloc` and fills it.
+fn copy_in(live: &mut Live, bytes: &[u8]) -> Result<(i32, i32), TransformFailure> {
+    let len = i32::try_from(bytes.len())
+        .map_err(|_| TransformFailure::BadOutput("input over 2 GiB".into()))?;
+    let ptr = live
+        .alloc
+        .call(&mut live.store, len)
+        .map_err(|e| TransformFailure::Trap(describe(&e)))?;
+    if ptr == 0 {
+        return Err(TransformFailure::Guest(format!(
+            "weir_alloc could not provide {len} bytes"
+        )));
+    }
+    live.memory
+        .write(&mut live.store, ptr as u32 as usize, bytes)
+        .map_err(|_| TransformFailure::BadOutput(format!("weir_alloc returned {ptr:#x}, outside memory")))?;
+    Ok((ptr, len))
+}
+
+/// Reads a packed answer, or the guest's error message for a negative one. Every pointer and
+/// length the guest returns is bounds-checked against its memory before it is read.
+fn read_answer(live: &mut Live, packed: i64) -> Result<Vec<u8>, TransformFailure> {
+    match abi::unpack(packed) {
+        Some((ptr, len)) => read_guest(live, ptr, len).map_err(TransformFailure::BadOutput),
+        None => {
+            let r = live
+                .last_error
+                .call(&mut live.store, ())
+                .map_err(|e| TransformFailure::Trap(describe(&e)))?;
+            let message = match abi::unpack(r) {
+                Some((ptr, len)) => read_guest(live, ptr, len.min(64 << 10))
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_else(|e| format!("(unreadable error message: {e})")),
+                None => "(no error message)".into(),
+            };
+            Err(TransformFailure::Guest(message))
+        }
+    }
+}
+
+fn read_guest(live: &Live, ptr: u32, len: u32) -> Result<Vec<u8>, String> {
+    let data = live.memory.data(&live.store);
+    let (start, end) = (ptr as usize, ptr as usize + len as usize);
+    data.get(start..end).map(<[u8]>::to_vec).ok_or_else(|| {
+        format!(
+            "answer at {ptr:#x}+{len} lies outside the guest's {} bytes of memory",
+            data.len()
+        )
+    })
+}
+
+/// A wasmtime error as one line: `wasmtime::Error` is not `std::error::Error`, so the chain is
+/// flattened here, at the boundary.
+pub(super) fn describe(e: &wasmtime::Error) -> String {
+    let mut parts: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+    parts.dedup();
+    parts.join(": ")
+}

@@ -1,0 +1,69 @@
+//! Sinks: where a route's results go. Every write takes an ack from the poll's
+//! [`Progress`](crate::offsets::Progress) and completes it only when the data is durable.
+
+pub mod dead_letter;
+pub mod kafka;
+pub mod parquet;
+pub mod producer;
+
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+
+use crate::offsets::Progress;
+
+/// Sink errors. Any of them stops the worker before it commits past the failed write.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// The rows could not be encoded.
+    #[error("encoding rows: {0}")]
+    Encode(String),
+    /// A file operation failed.
+    #[error("writing files: {0}")]
+    Io(String),
+    /// Kafka refused a message.
+    #[error("kafka: {0}")]
+    Kafka(String),
+}
+
+/// A route's sink.
+pub enum Sink {
+    /// Parquet files.
+    Parquet(parquet::ParquetSink),
+    /// A Kafka topic.
+    Kafka(kafka::KafkaSink),
+}
+
+impl Sink {
+    /// Writes a batch; its ack completes when the rows are durable.
+    pub fn write(&mut self, batch: &RecordBatch, progress: &Arc<Progress>) -> Result<(), SinkError> {
+        match self {
+            Sink::Parquet(s) => s.write(batch, progress),
+            Sink::Kafka(s) => s.write(batch, progress),
+        }
+    }
+
+    /// Time-based work (closing old files).
+    pub fn tick(&mut self) -> Result<(), SinkError> {
+        match self {
+            Sink::Parquet(s) => s.tick(),
+            Sink::Kafka(_) => Ok(()),
+        }
+    }
+
+    /// Makes everything written so far durable (the producer is flushed separately).
+    pub fn flush(&mut self) -> Result<(), SinkError> {
+        match self {
+            Sink::Parquet(s) => s.close(),
+            Sink::Kafka(_) => Ok(()),
+        }
+    }
+
+    /// Files written, for Parquet.
+    pub fn files_written(&self) -> u64 {
+        match self {
+            Sink::Parquet(s) => s.files_written,
+            Sink::Kafka(_) => 0,
+        }
+    }
+}

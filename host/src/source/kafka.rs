@@ -1,0 +1,109 @@
+//! The Kafka source: a consumer-group member with auto-commit off. weir commits offsets itself,
+//! only behind the sinks (see [`crate::offsets`]).
+
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::TopicPartitionList;
+
+use super::Record;
+use crate::config::KafkaSourceConfig;
+
+/// Source errors.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The consumer could not be created or subscribed.
+    #[error("kafka consumer: {0}")]
+    Setup(KafkaError),
+    /// A commit failed.
+    #[error("committing offsets: {0}")]
+    Commit(KafkaError),
+}
+
+/// A batching consumer.
+pub struct KafkaSource {
+    consumer: BaseConsumer,
+    max_records: usize,
+    max_wait: Duration,
+}
+
+impl KafkaSource {
+    /// Creates the consumer and subscribes to the configured topics. `brokers` is the resolved
+    /// bootstrap list (the embedded cluster's, for `embedded`).
+    pub fn new(cfg: &KafkaSourceConfig, brokers: &str) -> Result<Self, SourceError> {
+        let mut client = ClientConfig::new();
+        client
+            .set("bootstrap.servers", brokers)
+            .set("group.id", &cfg.group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false")
+            // Brokers that hold a fetch for its full wait (Tansu) would otherwise pace the batches.
+            .set("fetch.wait.max.ms", "10");
+        for (k, v) in &cfg.settings {
+            client.set(k, v);
+        }
+        let consumer: BaseConsumer = client.create().map_err(SourceError::Setup)?;
+        let topics: Vec<&str> = cfg.topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&topics).map_err(SourceError::Setup)?;
+        Ok(KafkaSource {
+            consumer,
+            max_records: cfg.batch.max_records,
+            max_wait: cfg.batch.max_wait,
+        })
+    }
+
+    /// Polls until `max_records` messages or `max_wait` have passed. The messages borrow the
+    /// consumer's buffers until dropped.
+    pub fn poll_batch(&self) -> Vec<BorrowedMessage<'_>> {
+        let deadline = Instant::now() + self.max_wait;
+        let mut out = Vec::new();
+        while out.len() < self.max_records {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.consumer.poll(left) {
+                Some(Ok(m)) => out.push(m),
+                Some(Err(e)) => tracing::warn!("kafka: {e}"),
+                None => break,
+            }
+            if left.is_zero() {
+                break;
+            }
+        }
+        out
+    }
+
+    /// Whether this member holds any partition.
+    pub fn has_assignment(&self) -> bool {
+        self.consumer.assignment().is_ok_and(|a| a.count() > 0)
+    }
+
+    /// Commits `offsets` (each the next offset to read).
+    pub fn commit(&self, offsets: &TopicPartitionList, mode: CommitMode) -> Result<(), SourceError> {
+        self.consumer.commit(offsets, mode).map_err(SourceError::Commit)
+    }
+}
+
+/// A borrowed view of a message for the decoder.
+pub fn record<'a>(m: &'a BorrowedMessage<'a>) -> Record<'a> {
+    let headers = m
+        .headers()
+        .map(|h| {
+            h.iter()
+                .map(|h| (h.key, h.value.unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+    Record {
+        topic: m.topic(),
+        partition: m.partition(),
+        offset: m.offset(),
+        timestamp_ms: m.timestamp().to_millis(),
+        key: m.key(),
+        value: m.payload(),
+        headers,
+    }
+}

@@ -1,0 +1,31 @@
+//! Sources: where messages come from. [`kafka`] is a consumer-group member that polls in
+//! batches; [`embedded`] is the in-process mock cluster and sample generator for the demo.
+
+pub mod embedded;
+pub mod kafka;
+
+/// One message as the decoder sees it, borrowed from the consumer's buffers (no copy).
+#[derive(Debug, Clone)]
+pub struct Record<'a> {
+    /// Topic.
+    pub topic: &'a str,
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// Timestamp, ms since the epoch, when the message has one.
+    pub timestamp_ms: Option<i64>,
+    /// Key.
+    pub key: Option<&'a [u8]>,
+    /// Value; `None` for a tombstone.
+    pub value: Option<&'a [u8]>,
+    /// Headers, in order (empty for most messages, so no allocation).
+    pub headers: Vec<(&'a str, &'a [u8])>,
+}
+
+impl<'a> Record<'a> {
+    /// The first header with this name.
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
+    }
+}
