@@ -1,0 +1,267 @@
+//! Test harness: a mock Kafka cluster in the test process (it listens on real TCP ports), `weir`
+//! as a child process, and readers for what it wrote.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use arrow_array::{Array, StringArray};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+use weir::source::embedded::Embedded;
+
+pub const PARTITIONS: i32 = 3;
+
+/// A mock cluster with topics created.
+pub struct Cluster {
+    embedded: Embedded,
+}
+
+impl Cluster {
+    pub fn new(topics: &[&str]) -> Self {
+        let topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
+        Cluster {
+            embedded: Embedded::start(&topics, PARTITIONS).expect("mock cluster"),
+        }
+    }
+
+    pub fn brokers(&self) -> String {
+        self.embedded.bootstrap_servers()
+    }
+
+    pub fn producer(&self) -> ThreadedProducer<DefaultProducerContext> {
+        ClientConfig::new()
+            .set("bootstrap.servers", self.brokers())
+            .set("linger.ms", "5")
+            .create()
+            .expect("producer")
+    }
+
+    /// Produces (topic, key, value) in order and waits for delivery.
+    pub fn produce(&self, messages: &[(String, String, Vec<u8>)]) {
+        let p = self.producer();
+        for (topic, key, value) in messages {
+            send(&p, topic, key, value);
+        }
+        p.flush(Duration::from_secs(30)).expect("flush");
+    }
+
+    /// Every message of `topic`, read from the start until `expected` are seen or 30 s pass.
+    pub fn read_topic(&self, topic: &str, expected: usize) -> Vec<Consumed> {
+        let c: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", self.brokers())
+            .set("group.id", "weir-e2e-reader")
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("consumer");
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..PARTITIONS {
+            tpl.add_partition_offset(topic, p, Offset::Beginning).expect("tpl");
+        }
+        c.assign(&tpl).expect("assign");
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut quiet_since = Instant::now();
+        while Instant::now() < deadline {
+            match c.poll(Duration::from_millis(100)) {
+                Some(Ok(m)) => {
+                    quiet_since = Instant::now();
+                    let headers = m
+                        .headers()
+                        .map(|h| {
+                            h.iter()
+                                .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    out.push(Consumed {
+                        key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                        value: m.payload().unwrap_or_default().to_vec(),
+                        headers,
+                    });
+                }
+                Some(Err(e)) => panic!("reading {topic}: {e}"),
+                // Past the expected count, wait a little for extras (duplicates) before stopping.
+                None if out.len() >= expected && quiet_since.elapsed() > Duration::from_millis(500) => break,
+                None => {}
+            }
+        }
+        out
+    }
+}
+
+pub fn send(p: &ThreadedProducer<DefaultProducerContext>, topic: &str, key: &str, value: &[u8]) {
+    let mut record = BaseRecord::to(topic).key(key).payload(value);
+    loop {
+        match p.send(record) {
+            Ok(()) => return,
+            Err((_, r)) => {
+                record = r;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+}
+
+/// One message read back.
+#[derive(Debug, Clone)]
+pub struct Consumed {
+    pub key: Option<String>,
+    pub value: Vec<u8>,
+    pub headers: BTreeMap<String, String>,
+}
+
+/// A scratch folder with a config in it.
+pub struct Workdir {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workdir {
+    pub fn new() -> Self {
+        Workdir {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write_config(&self, yaml: &str) -> PathBuf {
+        let path = self.path().join("weir.yaml");
+        std::fs::write(&path, yaml).expect("write config");
+        path
+    }
+
+    /// Starts `weir run`; stdout and stderr go to files in the workdir.
+    pub fn spawn(&self, config: &Path, run: usize) -> Child {
+        let out = File::create(self.path().join(format!("run{run}.out"))).expect("log file");
+        let err = File::create(self.path().join(format!("run{run}.err"))).expect("log file");
+        Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["run", "--config"])
+            .arg(config)
+            .arg("--summary-json")
+            .arg(self.path().join(format!("run{run}.json")))
+            .env("WEIR_LOG", "info,librdkafka=warn")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("spawn weir")
+    }
+
+    /// Waits for a run to exit by itself, at most `limit`.
+    pub fn wait(&self, child: &mut Child, run: usize, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("weir run {run} did not finish in {limit:?}\n{}", self.logs(run));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn logs(&self, run: usize) -> String {
+        let read = |ext: &str| std::fs::read_to_string(self.path().join(format!("run{run}.{ext}"))).unwrap_or_default();
+        format!("--- stdout\n{}\n--- stderr\n{}", read("out"), read("err"))
+    }
+
+    pub fn summary(&self, run: usize) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.path().join(format!("run{run}.json")))
+            .unwrap_or_else(|e| panic!("summary of run {run}: {e}\n{}", self.logs(run)));
+        serde_json::from_str(&text).expect("summary json")
+    }
+}
+
+/// Finished Parquet files in `dir` (hidden temporary files are not output).
+pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The string column `column` of every finished Parquet file in `dir`, as a multiset.
+pub fn parquet_column(dir: &Path, column: &str) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for f in parquet_files(dir) {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&f).expect("open"))
+            .unwrap_or_else(|e| panic!("{}: {e}", f.display()))
+            .build()
+            .expect("reader");
+        for batch in reader {
+            let batch = batch.expect("batch");
+            let col = batch.column_by_name(column).expect("column");
+            let col = col.as_any().downcast_ref::<StringArray>().expect("utf8 column");
+            for v in col.iter().flatten() {
+                *out.entry(v.to_string()).or_insert(0) += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Keys of consumed messages, as a multiset.
+pub fn keys(messages: &[Consumed]) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for m in messages {
+        *out.entry(m.key.clone().unwrap_or_default()).or_insert(0) += 1;
+    }
+    out
+}
+
+/// A config for the test topology: orders filtered (amount > 100) into Parquet, payments to a
+/// topic, bad input to the DLQ.
+pub fn config(brokers: &str, out: &Path, until_idle: Option<&str>) -> String {
+    let idle = until_idle.map(|d| format!("    until_idle: {d}\n")).unwrap_or_default();
+    format!(
+        r#"source:
+  kafka:
+    brokers: "{brokers}"
+    group_id: weir-e2e
+    topics: [orders, payments, misc]
+    batch: {{ max_records: 2000, max_wait: 50ms }}
+    commit_interval: 200ms
+    # A killed member holds its partitions until its session times out: keep that short here.
+    settings: {{ session.timeout.ms: "6000", heartbeat.interval.ms: "500" }}
+{idle}decode:
+  metadata: [_topic, _partition, _offset]
+  schemas:
+    orders: {{ fields: {{ id: utf8, amount: float64, customer: "struct<tier: utf8>" }} }}
+    payments: {{ fields: {{ id: utf8, amount: float64 }} }}
+    misc: {{ fields: {{ id: utf8 }} }}
+routes:
+  - name: big-orders
+    match: orders
+    transforms:
+      - plugin: builtin:filter
+        params: {{ column: amount, op: ">", value: 100 }}
+    sink:
+      parquet: {{ path: "{out}", max_rows: 3000, max_age: 1s }}
+  - name: payments
+    match: payments
+    sink:
+      kafka: {{ topic: payments-clean, key: id }}
+errors:
+  dead_letter: {{ kafka: {{ topic: weir-dlq }} }}
+"#,
+        out = out.display()
+    )
+}
+
+pub const TOPICS: [&str; 5] = ["orders", "payments", "misc", "payments-clean", "weir-dlq"];

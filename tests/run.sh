@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs every test: sets up what the tests need (pyarrow in tests/.venv), then the whole workspace.
+# The wasm target comes from rust-toolchain.toml; the built-in plugins are built by host/build.rs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=tests/.venv
+if ! "$venv/bin/python" -c "import pyarrow" 2>/dev/null; then
+  echo "tests/run.sh: installing pyarrow into $venv" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+fi
+export WEIR_PYTHON="$PWD/$venv/bin/python"
+
+# Release builds: the same artifacts as the demo, and wasm compilation at full speed.
+cargo test --release --workspace "$@"
