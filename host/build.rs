@@ -13,10 +13,18 @@ const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let root = manifest_dir.parent().expect("host/ sits in the workspace").to_path_buf();
+    let root = manifest_dir
+        .parent()
+        .expect("host/ sits in the workspace")
+        .to_path_buf();
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo"));
 
-    for watched in ["plugins", "guest-sdk/src", "guest-sdk/Cargo.toml", "Cargo.lock"] {
+    for watched in [
+        "plugins",
+        "guest-sdk/src",
+        "guest-sdk/Cargo.toml",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     println!("cargo:rerun-if-env-changed=WEIR_PLUGIN_TARGET_DIR");
@@ -29,7 +37,14 @@ fn main() {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
-        .args(["build", "--locked", "--profile", "plugin", "--target", WASM_TARGET])
+        .args([
+            "build",
+            "--locked",
+            "--profile",
+            "plugin",
+            "--target",
+            WASM_TARGET,
+        ])
         .arg("--target-dir")
         .arg(&target_dir);
     for (_, package) in &plugins {
@@ -47,7 +62,9 @@ fn main() {
             cmd.env_remove(&key);
         }
     }
-    let status = cmd.status().unwrap_or_else(|e| panic!("could not run cargo for the wasm plugins: {e}"));
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("could not run cargo for the wasm plugins: {e}"));
     if !status.success() {
         panic!(
             "building the wasm plugins failed (see above). If the wasm target is missing: \
@@ -55,7 +72,9 @@ fn main() {
         );
     }
 
-    let mut code = String::from("/// Built-in plugins: (name, wasm bytes).\npub static BUILTINS: &[(&str, &[u8])] = &[\n");
+    let mut code = String::from(
+        "/// Built-in plugins: (name, wasm bytes).\npub static BUILTINS: &[(&str, &[u8])] = &[\n",
+    );
     for (name, package) in &plugins {
         let artifact = target_dir
             .join(WASM_TARGET)
@@ -64,8 +83,12 @@ fn main() {
         let embedded = out_dir.join(format!("{name}.wasm"));
         std::fs::copy(&artifact, &embedded)
             .unwrap_or_else(|e| panic!("{}: {e}", artifact.display()));
-        writeln!(code, "    ({name:?}, include_bytes!({:?})),", embedded.display().to_string())
-            .expect("write to String");
+        writeln!(
+            code,
+            "    ({name:?}, include_bytes!({:?})),",
+            embedded.display().to_string()
+        )
+        .expect("write to String");
     }
     code.push_str("];\n");
     std::fs::write(out_dir.join("builtins.rs"), code).expect("write builtins.rs");

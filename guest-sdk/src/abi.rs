@@ -54,7 +54,7 @@ pub fn pack(ptr: u32, len: u32) -> i64 {
 
 /// Unpacks a non-negative result into (pointer, length); `None` for an error result.
 pub fn unpack(value: i64) -> Option<(u32, u32)> {
-    (value >= 0).then(|| ((value as u64 >> 32) as u32, value as u32))
+    (value >= 0).then_some(((value as u64 >> 32) as u32, value as u32))
 }
 
 /// Log levels of the `log` import.
@@ -311,7 +311,10 @@ pub fn apply(input: &RecordBatch, output: Output) -> Result<Applied, ArrowError>
 
 /// Projects `batch` onto the columns a manifest declares (all when it declares none). Names
 /// that the batch lacks are left out: the guest sees them as absent, as JMESPath would.
-pub fn project_reads(batch: &RecordBatch, reads: Option<&[String]>) -> Result<RecordBatch, ArrowError> {
+pub fn project_reads(
+    batch: &RecordBatch,
+    reads: Option<&[String]>,
+) -> Result<RecordBatch, ArrowError> {
     match reads {
         None => Ok(batch.clone()),
         Some(names) => {
@@ -346,9 +349,17 @@ mod tests {
     #[test]
     fn merge_keeps_selected_rows_and_adds_columns() {
         let out = Output::Merge(Merge {
-            keep: Some(BooleanArray::from(vec![Some(true), Some(false), None, Some(true)])),
+            keep: Some(BooleanArray::from(vec![
+                Some(true),
+                Some(false),
+                None,
+                Some(true),
+            ])),
             errors: None,
-            columns: vec![("c".into(), Arc::new(Int64Array::from(vec![10, 20, 30, 40])) as _)],
+            columns: vec![(
+                "c".into(),
+                Arc::new(Int64Array::from(vec![10, 20, 30, 40])) as _,
+            )],
         });
         // Through the wire form and back, as between guest and host.
         let out = Output::from_batch(out.into_batch(4).unwrap()).unwrap();
@@ -356,7 +367,12 @@ mod tests {
         assert_eq!(applied.batch.num_rows(), 2);
         assert_eq!(applied.batch.num_columns(), 3);
         assert_eq!(applied.rows.unwrap().values().to_vec(), vec![0, 3]);
-        let c = applied.batch.column(2).as_any().downcast_ref::<Int64Array>().unwrap();
+        let c = applied
+            .batch
+            .column(2)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
         assert_eq!(c.values().to_vec(), vec![10, 40]);
     }
 
@@ -365,7 +381,10 @@ mod tests {
         let out = Output::Merge(Merge {
             keep: None,
             errors: Some(StringArray::from(vec![None, Some("bad"), None, None])),
-            columns: vec![("a".into(), Arc::new(Int64Array::from(vec![9, 9, 9, 9])) as _)],
+            columns: vec![(
+                "a".into(),
+                Arc::new(Int64Array::from(vec![9, 9, 9, 9])) as _,
+            )],
         });
         let applied = apply(&input(), out).unwrap();
         assert_eq!(applied.errors, vec![(1, "bad".to_string())]);

@@ -52,7 +52,11 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        for bytes in [vec![], vec![0xff; 3], vec![0xff, 0xff, 0xff, 0xff, 8, 0, 0, 0, 1, 2]] {
+        for bytes in [
+            vec![],
+            vec![0xff; 3],
+            vec![0xff, 0xff, 0xff, 0xff, 8, 0, 0, 0, 1, 2],
+        ] {
             assert!(read_stream(Buffer::from_vec(bytes)).is_err());
         }
     }

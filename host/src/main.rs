@@ -54,7 +54,10 @@ fn main() -> ExitCode {
     init_logging(cli.log_format);
     match cli.command {
         Command::Validate { config } => validate(&config),
-        Command::Run { config, summary_json } => match run(&config, summary_json) {
+        Command::Run {
+            config,
+            summary_json,
+        } => match run(&config, summary_json) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("weir: {e:#}");
@@ -129,7 +132,8 @@ fn run(path: &std::path::Path, summary_json: Option<PathBuf>) -> anyhow::Result<
     let runtime = runtime_for(&cfg)?;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&stop)).context("installing signal handlers")?;
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("installing signal handlers")?;
     }
     let (summary, result) = weir::pipeline::run_config(&cfg, &runtime, &stop);
     if let Some(summary) = &summary {

@@ -62,7 +62,8 @@ impl Cluster {
             .expect("consumer");
         let mut tpl = TopicPartitionList::new();
         for p in 0..PARTITIONS {
-            tpl.add_partition_offset(topic, p, Offset::Beginning).expect("tpl");
+            tpl.add_partition_offset(topic, p, Offset::Beginning)
+                .expect("tpl");
         }
         c.assign(&tpl).expect("assign");
         let mut out = Vec::new();
@@ -76,7 +77,13 @@ impl Cluster {
                         .headers()
                         .map(|h| {
                             h.iter()
-                                .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+                                .map(|h| {
+                                    (
+                                        h.key.to_string(),
+                                        String::from_utf8_lossy(h.value.unwrap_or_default())
+                                            .into_owned(),
+                                    )
+                                })
                                 .collect()
                         })
                         .unwrap_or_default();
@@ -88,7 +95,11 @@ impl Cluster {
                 }
                 Some(Err(e)) => panic!("reading {topic}: {e}"),
                 // Past the expected count, wait a little for extras (duplicates) before stopping.
-                None if out.len() >= expected && quiet_since.elapsed() > Duration::from_millis(500) => break,
+                None if out.len() >= expected
+                    && quiet_since.elapsed() > Duration::from_millis(500) =>
+                {
+                    break
+                }
                 None => {}
             }
         }
@@ -165,14 +176,19 @@ impl Workdir {
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
-                panic!("weir run {run} did not finish in {limit:?}\n{}", self.logs(run));
+                panic!(
+                    "weir run {run} did not finish in {limit:?}\n{}",
+                    self.logs(run)
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
     pub fn logs(&self, run: usize) -> String {
-        let read = |ext: &str| std::fs::read_to_string(self.path().join(format!("run{run}.{ext}"))).unwrap_or_default();
+        let read = |ext: &str| {
+            std::fs::read_to_string(self.path().join(format!("run{run}.{ext}"))).unwrap_or_default()
+        };
         format!("--- stdout\n{}\n--- stderr\n{}", read("out"), read("err"))
     }
 
@@ -207,7 +223,10 @@ pub fn parquet_column(dir: &Path, column: &str) -> BTreeMap<String, usize> {
         for batch in reader {
             let batch = batch.expect("batch");
             let col = batch.column_by_name(column).expect("column");
-            let col = col.as_any().downcast_ref::<StringArray>().expect("utf8 column");
+            let col = col
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .expect("utf8 column");
             for v in col.iter().flatten() {
                 *out.entry(v.to_string()).or_insert(0) += 1;
             }
@@ -228,7 +247,9 @@ pub fn keys(messages: &[Consumed]) -> BTreeMap<String, usize> {
 /// A config for the test topology: orders filtered (amount > 100) into Parquet, payments to a
 /// topic, bad input to the DLQ.
 pub fn config(brokers: &str, out: &Path, until_idle: Option<&str>) -> String {
-    let idle = until_idle.map(|d| format!("    until_idle: {d}\n")).unwrap_or_default();
+    let idle = until_idle
+        .map(|d| format!("    until_idle: {d}\n"))
+        .unwrap_or_default();
     format!(
         r#"source:
   kafka:

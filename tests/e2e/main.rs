@@ -1,6 +1,9 @@
 //! End-to-end tests: `weir` runs as a child process against a mock Kafka cluster that lives in
 //! the test process; every produced message is accounted for by key.
 
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 mod harness;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -33,8 +36,14 @@ fn input(n: usize, with_bad: bool) -> Input {
         let key = format!("m-{k}");
         let (topic, value) = if with_bad && k % 40 == 39 {
             let (topic, value): (&str, Vec<u8>) = match (k / 40) % 5 {
-                0 => ("orders", format!(r#"{{"id":"{key}","amount":"lots"}}"#).into_bytes()),
-                1 => ("orders", format!(r#"{{"id":"{key}","amount":1"#).into_bytes()),
+                0 => (
+                    "orders",
+                    format!(r#"{{"id":"{key}","amount":"lots"}}"#).into_bytes(),
+                ),
+                1 => (
+                    "orders",
+                    format!(r#"{{"id":"{key}","amount":1"#).into_bytes(),
+                ),
                 2 => ("payments", Vec::new()),
                 3 => ("payments", b"[1,2,3]".to_vec()),
                 _ => ("misc", format!(r#"{{"id":"{key}"}}"#).into_bytes()),
@@ -43,7 +52,10 @@ fn input(n: usize, with_bad: bool) -> Input {
             (topic, value)
         } else if k % 3 == 2 {
             i.payments.insert(key.clone());
-            ("payments", format!(r#"{{"id":"{key}","amount":{k}.25}}"#).into_bytes())
+            (
+                "payments",
+                format!(r#"{{"id":"{key}","amount":{k}.25}}"#).into_bytes(),
+            )
         } else {
             let amount = (k * 37 % 200) as f64 + 0.5;
             if amount > 100.0 {
@@ -52,7 +64,11 @@ fn input(n: usize, with_bad: bool) -> Input {
                 i.small_orders.insert(key.clone());
             }
             let tier = ["free", "gold"][k % 2];
-            ("orders", format!(r#"{{"id":"{key}","amount":{amount},"customer":{{"tier":"{tier}"}}}}"#).into_bytes())
+            (
+                "orders",
+                format!(r#"{{"id":"{key}","amount":{amount},"customer":{{"tier":"{tier}"}}}}"#)
+                    .into_bytes(),
+            )
         };
         i.messages.push((topic.to_string(), key, value));
     }
@@ -77,12 +93,20 @@ fn every_message_is_accounted_for_by_key() {
     assert!(status.success(), "weir failed\n{}", work.logs(1));
 
     // Orders above 100 are in Parquet, exactly once each; the others were filtered.
-    assert_eq!(parquet_column(&out, "id"), once(&input.big_orders), "{}", work.logs(1));
+    assert_eq!(
+        parquet_column(&out, "id"),
+        once(&input.big_orders),
+        "{}",
+        work.logs(1)
+    );
     // Payments are on the sink topic, keyed by id, exactly once each.
     let sunk = cluster.read_topic("payments-clean", input.payments.len());
     assert_eq!(keys(&sunk), once(&input.payments));
     let row: serde_json::Value = serde_json::from_slice(&sunk[0].value).unwrap();
-    assert_eq!(row["_topic"], "payments", "metadata columns travel with the rows: {row}");
+    assert_eq!(
+        row["_topic"], "payments",
+        "metadata columns travel with the rows: {row}"
+    );
     // Bad and unrouted messages are dead letters with their original bytes and a reason.
     let dead = cluster.read_topic("weir-dlq", input.dead.len());
     assert_eq!(keys(&dead), once(&input.dead.keys().cloned().collect()));
@@ -94,8 +118,15 @@ fn every_message_is_accounted_for_by_key() {
         assert!(stage == "decode" || stage == "route", "{stage}");
         assert!(d.headers.contains_key("weir.offset"));
     }
-    let unrouted = dead.iter().filter(|d| d.headers["weir.stage"] == "route").count();
-    assert_eq!(unrouted, input.dead.len() / 5, "the misc messages have no route");
+    let unrouted = dead
+        .iter()
+        .filter(|d| d.headers["weir.stage"] == "route")
+        .count();
+    assert_eq!(
+        unrouted,
+        input.dead.len() / 5,
+        "the misc messages have no route"
+    );
 
     // The summary agrees, and every offset is committed.
     let s = work.summary(1);
@@ -103,19 +134,39 @@ fn every_message_is_accounted_for_by_key() {
     let big = &s["routes"][0];
     assert_eq!(big["filtered"], input.small_orders.len());
     assert_eq!(big["rows_out"], input.big_orders.len());
-    let committed: i64 = s["committed"].as_object().unwrap().values().map(|v| v.as_i64().unwrap()).sum();
+    let committed: i64 = s["committed"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_i64().unwrap())
+        .sum();
     assert_eq!(committed, input.messages.len() as i64);
 
     // An independent reader (pyarrow) reads the files as standard Parquet.
     let checked = pyarrow_read(&out);
     assert_eq!(checked["rows"], input.big_orders.len());
-    let ids: BTreeSet<String> = checked["ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    let ids: BTreeSet<String> = checked["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
     assert_eq!(ids, input.big_orders);
-    assert!(checked["schema"].as_str().unwrap().contains("customer: struct<tier: string>"), "{checked}");
+    assert!(
+        checked["schema"]
+            .as_str()
+            .unwrap()
+            .contains("customer: struct<tier: string>"),
+        "{checked}"
+    );
 
     // A restart finds everything committed: it reads nothing again.
     let mut child = work.spawn(&cfg, 2);
-    assert!(work.wait(&mut child, 2, Duration::from_secs(120)).success(), "{}", work.logs(2));
+    assert!(
+        work.wait(&mut child, 2, Duration::from_secs(120)).success(),
+        "{}",
+        work.logs(2)
+    );
     assert_eq!(work.summary(2)["consumed"], 0, "{}", work.logs(2));
 }
 
@@ -155,7 +206,11 @@ fn a_worker_killed_mid_run_and_restarted_loses_nothing() {
     producer.join().unwrap();
     let last = work.write_config(&config(&cluster.brokers(), &out, Some("2s")));
     let mut child = work.spawn(&last, 3);
-    assert!(work.wait(&mut child, 3, Duration::from_secs(120)).success(), "{}", work.logs(3));
+    assert!(
+        work.wait(&mut child, 3, Duration::from_secs(120)).success(),
+        "{}",
+        work.logs(3)
+    );
 
     let consumed_last = work.summary(3)["consumed"].as_u64().unwrap();
     assert!(
@@ -163,12 +218,33 @@ fn a_worker_killed_mid_run_and_restarted_loses_nothing() {
         "the last run resumed from committed offsets (consumed {consumed_last})"
     );
     let ids = parquet_column(&out, "id");
-    let missing: Vec<&String> = input.big_orders.iter().filter(|k| !ids.contains_key(*k)).collect();
-    assert!(missing.is_empty(), "{} orders lost, e.g. {:?}", missing.len(), &missing[..missing.len().min(5)]);
-    assert!(ids.keys().all(|k| input.big_orders.contains(k)), "only big orders in Parquet");
+    let missing: Vec<&String> = input
+        .big_orders
+        .iter()
+        .filter(|k| !ids.contains_key(*k))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} orders lost, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    assert!(
+        ids.keys().all(|k| input.big_orders.contains(k)),
+        "only big orders in Parquet"
+    );
     let sunk = keys(&cluster.read_topic("payments-clean", input.payments.len()));
-    let missing: Vec<&String> = input.payments.iter().filter(|k| !sunk.contains_key(*k)).collect();
-    assert!(missing.is_empty(), "{} payments lost, e.g. {:?}", missing.len(), &missing[..missing.len().min(5)]);
+    let missing: Vec<&String> = input
+        .payments
+        .iter()
+        .filter(|k| !sunk.contains_key(*k))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} payments lost, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
     let dup_orders: usize = ids.values().map(|n| n - 1).sum();
     let dup_payments: usize = sunk.values().map(|n| n - 1).sum();
     eprintln!(
@@ -183,41 +259,86 @@ fn sigterm_drains_flushes_and_commits() {
     let out = work.path().join("orders");
     let input = input(3000, false);
     cluster.produce(&input.messages);
-    let cfg = work.write_config(&config(&cluster.brokers(), &out, None).replace("max_age: 1s", "max_age: 1h"));
+    let cfg = work.write_config(
+        &config(&cluster.brokers(), &out, None).replace("max_age: 1s", "max_age: 1h"),
+    );
     let mut child = work.spawn(&cfg, 1);
     // Wait until the worker has read everything (the open Parquet file holds the orders).
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while cluster.read_topic("payments-clean", input.payments.len()).len() < input.payments.len() {
+    while cluster
+        .read_topic("payments-clean", input.payments.len())
+        .len()
+        < input.payments.len()
+    {
         assert!(std::time::Instant::now() < deadline, "{}", work.logs(1));
     }
-    assert!(parquet_files(&out).is_empty(), "the file is still open (max_age 1h)");
-    let term = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(
+        parquet_files(&out).is_empty(),
+        "the file is still open (max_age 1h)"
+    );
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(term.success());
     let status = work.wait(&mut child, 1, Duration::from_secs(30));
     assert!(status.success(), "exit 0 on SIGTERM\n{}", work.logs(1));
-    assert_eq!(parquet_column(&out, "id"), once(&input.big_orders), "flushed on shutdown");
-    let committed: i64 = work.summary(1)["committed"].as_object().unwrap().values().map(|v| v.as_i64().unwrap()).sum();
-    assert_eq!(committed, input.messages.len() as i64, "committed on shutdown");
+    assert_eq!(
+        parquet_column(&out, "id"),
+        once(&input.big_orders),
+        "flushed on shutdown"
+    );
+    let committed: i64 = work.summary(1)["committed"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_i64().unwrap())
+        .sum();
+    assert_eq!(
+        committed,
+        input.messages.len() as i64,
+        "committed on shutdown"
+    );
 }
 
 #[test]
 fn validate_checks_config_and_plugins_without_connecting() {
     let weir = env!("CARGO_BIN_EXE_weir");
     let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/demo.yaml");
-    let ok = Command::new(weir).args(["validate", "--config", demo]).output().unwrap();
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let ok = Command::new(weir)
+        .args(["validate", "--config", demo])
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     assert!(String::from_utf8_lossy(&ok.stdout).contains("valid"));
 
     let work = Workdir::new();
     let good = config("127.0.0.1:1", &work.path().join("o"), None);
     let cases = [
-        (good.replace("group_id: weir-e2e", "group_id: weir-e2e\n    bacth: {}"), vec!["bacth", "line 5", "source.kafka"]),
-        (good.replace(r#"op: ">""#, r#"op: "=~""#), vec!["plugin builtin:filter", "init failed", "invalid params"]),
-        (good.replace("match: orders", "match: '(orders'"), vec!["routes[0].match"]),
+        (
+            good.replace("group_id: weir-e2e", "group_id: weir-e2e\n    bacth: {}"),
+            vec!["bacth", "line 5", "source.kafka"],
+        ),
+        (
+            good.replace(r#"op: ">""#, r#"op: "=~""#),
+            vec!["plugin builtin:filter", "init failed", "invalid params"],
+        ),
+        (
+            good.replace("match: orders", "match: '(orders'"),
+            vec!["routes[0].match"],
+        ),
     ];
     for (yaml, expect) in cases {
         let path = work.write_config(&yaml);
-        let out = Command::new(weir).args(["validate", "--config"]).arg(&path).output().unwrap();
+        let out = Command::new(weir)
+            .args(["validate", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(2));
         let err = String::from_utf8_lossy(&out.stderr);
         for e in expect {
@@ -232,7 +353,13 @@ fn pyarrow_read(dir: &std::path::Path) -> serde_json::Value {
     let venv = std::path::Path::new(root).join("tests/.venv/bin/python");
     let python = std::env::var("WEIR_PYTHON")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| if venv.exists() { venv } else { "python3".into() });
+        .unwrap_or_else(|_| {
+            if venv.exists() {
+                venv
+            } else {
+                "python3".into()
+            }
+        });
     let out = Command::new(&python)
         .arg(std::path::Path::new(root).join("tests/python/read_parquet.py"))
         .arg(dir)

@@ -423,8 +423,11 @@ mod humantime_serde {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let s = String::deserialize(d)?;
-        humantime::parse_duration(&s)
-            .map_err(|e| serde::de::Error::custom(format!("`{s}` is not a duration ({e}); write e.g. 250ms or 10s")))
+        humantime::parse_duration(&s).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "`{s}` is not a duration ({e}); write e.g. 250ms or 10s"
+            ))
+        })
     }
 
     pub mod option {
@@ -463,8 +466,9 @@ fn de_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     }
     match Raw::deserialize(d)? {
         Raw::N(n) => Ok(n),
-        Raw::S(s) => parse_size(&s)
-            .ok_or_else(|| serde::de::Error::custom(format!("`{s}` is not a size; write e.g. 256MiB"))),
+        Raw::S(s) => parse_size(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!("`{s}` is not a size; write e.g. 256MiB"))
+        }),
     }
 }
 
@@ -596,7 +600,10 @@ impl LoadedConfig {
                 p.push(format!("{at}.match: not a regular expression: {e}"));
             }
             if !names.insert(r.display_name().to_string()) {
-                p.push(format!("{at}.name: `{}` names two routes", r.display_name()));
+                p.push(format!(
+                    "{at}.name: `{}` names two routes",
+                    r.display_name()
+                ));
             }
             for (j, t) in r.transforms.iter().enumerate() {
                 if let Some(name) = t.plugin.strip_prefix("builtin:") {
@@ -732,9 +739,15 @@ runtime: { memory_limit: 1KiB }
     #[test]
     fn type_from_forms() {
         let text = format!("{MINIMAL}decode: {{ type_from: {{ field: kind }} }}\n");
-        assert_eq!(load(&text).unwrap().config.decode.type_from, TypeFrom::Field("kind".into()));
+        assert_eq!(
+            load(&text).unwrap().config.decode.type_from,
+            TypeFrom::Field("kind".into())
+        );
         let text = format!("{MINIMAL}decode: {{ type_from: {{ header: t }} }}\n");
-        assert_eq!(load(&text).unwrap().config.decode.type_from, TypeFrom::Header("t".into()));
+        assert_eq!(
+            load(&text).unwrap().config.decode.type_from,
+            TypeFrom::Header("t".into())
+        );
     }
 
     #[test]

@@ -133,8 +133,12 @@ mod tests {
     fn scalars_and_nesting() {
         assert_eq!(parse_type("int64").unwrap(), DataType::Int64);
         let dt = parse_type("list<struct<sku: utf8, qty: int32>>").unwrap();
-        let DataType::List(item) = dt else { panic!("{dt}") };
-        let DataType::Struct(fields) = item.data_type() else { panic!() };
+        let DataType::List(item) = dt else {
+            panic!("{dt}")
+        };
+        let DataType::Struct(fields) = item.data_type() else {
+            panic!()
+        };
         assert_eq!(fields.len(), 2);
         assert_eq!(fields[1].data_type(), &DataType::Int32);
     }
@@ -144,7 +148,10 @@ mod tests {
         let e = parse_type("struct<a: int64, b: nope>").unwrap_err();
         assert_eq!(e.position, 20);
         assert!(e.message.contains("nope"));
-        assert_eq!(parse_type("list<int64").unwrap_err().message, "expected `>`");
+        assert_eq!(
+            parse_type("list<int64").unwrap_err().message,
+            "expected `>`"
+        );
         assert!(parse_type("int64 x").is_err());
         assert!(parse_type("").is_err());
     }

@@ -28,7 +28,11 @@ impl JsonDecoder {
 
     /// Decodes the records at `idx`. Returns the batch, the indices of the records it holds (in
     /// order), and the rejected ones.
-    pub fn decode(&self, records: &[Record<'_>], idx: &[u32]) -> (RecordBatch, Vec<u32>, Vec<Rejected>) {
+    pub fn decode(
+        &self,
+        records: &[Record<'_>],
+        idx: &[u32],
+    ) -> (RecordBatch, Vec<u32>, Vec<Rejected>) {
         let mut rejected = Vec::new();
         let mut kept = Vec::with_capacity(idx.len());
         let mut values = Vec::with_capacity(idx.len());
@@ -48,7 +52,9 @@ impl JsonDecoder {
         let mut good = Vec::with_capacity(kept.len());
         self.bisect(&values, &kept, &mut parts, &mut good, &mut rejected);
         let batch = match parts.len() {
-            1 => parts.pop().unwrap_or_else(|| RecordBatch::new_empty(self.schema.clone())),
+            1 => parts
+                .pop()
+                .unwrap_or_else(|| RecordBatch::new_empty(self.schema.clone())),
             0 => RecordBatch::new_empty(self.schema.clone()),
             _ => match arrow_select::concat::concat_batches(&self.schema, &parts) {
                 Ok(b) => b,

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use arrow_array::{
+    ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
+};
 use arrow_schema::{ArrowError, Field, Schema};
 
 use crate::config::MetaColumn;
@@ -26,10 +28,13 @@ pub fn append(
     for &c in columns {
         let array: ArrayRef = match c {
             MetaColumn::Topic => Arc::new(StringArray::from_iter_values(recs().map(|r| r.topic))),
-            MetaColumn::Partition => Arc::new(Int32Array::from_iter_values(recs().map(|r| r.partition))),
+            MetaColumn::Partition => {
+                Arc::new(Int32Array::from_iter_values(recs().map(|r| r.partition)))
+            }
             MetaColumn::Offset => Arc::new(Int64Array::from_iter_values(recs().map(|r| r.offset))),
             MetaColumn::Timestamp => Arc::new(
-                TimestampMillisecondArray::from_iter(recs().map(|r| r.timestamp_ms)).with_timezone("UTC"),
+                TimestampMillisecondArray::from_iter(recs().map(|r| r.timestamp_ms))
+                    .with_timezone("UTC"),
             ),
             MetaColumn::Key => Arc::new(StringArray::from_iter(
                 recs().map(|r| r.key.map(|k| String::from_utf8_lossy(k).into_owned())),
@@ -47,5 +52,8 @@ pub fn append(
             }
         }
     }
-    RecordBatch::try_new(Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())), arrays)
+    RecordBatch::try_new(
+        Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())),
+        arrays,
+    )
 }

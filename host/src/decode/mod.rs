@@ -82,7 +82,9 @@ impl Decoder {
         match &self.type_from {
             TypeFrom::Topic => Ok(r.topic.into()),
             TypeFrom::Header(h) => {
-                let v = r.header(h).ok_or_else(|| format!("no `{h}` header to take the type from"))?;
+                let v = r
+                    .header(h)
+                    .ok_or_else(|| format!("no `{h}` header to take the type from"))?;
                 std::str::from_utf8(v)
                     .map(|s| s.to_string().into())
                     .map_err(|_| format!("header `{h}` is not UTF-8"))
@@ -119,7 +121,9 @@ impl Decoder {
                     let schema = match self.configured.get(&type_name) {
                         Some(s) => Arc::clone(s),
                         None => match json::infer_schema(
-                            idx.iter().filter_map(|&i| records[i as usize].value).take(self.infer_rows),
+                            idx.iter()
+                                .filter_map(|&i| records[i as usize].value)
+                                .take(self.infer_rows),
                         ) {
                             Ok(s) => {
                                 tracing::info!(r#type = %type_name, schema = %json::describe_schema(&s), "inferred a schema; give one in decode.schemas to pin it");
@@ -134,7 +138,9 @@ impl Decoder {
                             }
                         },
                     };
-                    self.by_type.entry(type_name.clone()).or_insert(JsonDecoder::new(schema))
+                    self.by_type
+                        .entry(type_name.clone())
+                        .or_insert(JsonDecoder::new(schema))
                 }
             };
             let (batch, kept, rejected) = decoder.decode(records, &idx);

@@ -166,7 +166,10 @@ mod tests {
 
         ack_b.done();
         t.advance().unwrap();
-        assert!(t.to_commit().is_empty(), "b is done but a is not: nothing may commit");
+        assert!(
+            t.to_commit().is_empty(),
+            "b is done but a is not: nothing may commit"
+        );
 
         ack_a.done();
         t.advance().unwrap();

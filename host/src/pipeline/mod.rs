@@ -102,7 +102,10 @@ struct Stages {
 
 /// Loads every plugin of the config and initializes it with its params, once per route, as a
 /// run would. Used by `weir validate` and by [`Worker::new`].
-pub fn load_transforms(cfg: &LoadedConfig, runtime: &Runtime) -> Result<Vec<Vec<Instance>>, RuntimeError> {
+pub fn load_transforms(
+    cfg: &LoadedConfig,
+    runtime: &Runtime,
+) -> Result<Vec<Vec<Instance>>, RuntimeError> {
     let base = cfg.file.parent().unwrap_or(Path::new("."));
     let mut compiled: HashMap<&str, Plugin> = HashMap::new();
     let mut out = Vec::new();
@@ -136,10 +139,16 @@ pub struct Worker {
 impl Worker {
     /// Builds the pipeline of `cfg` against `brokers`: plugins compiled and initialized,
     /// sinks opened, consumer subscribed.
-    pub fn new(cfg: &LoadedConfig, brokers: &str, runtime: &Runtime) -> Result<Self, PipelineError> {
+    pub fn new(
+        cfg: &LoadedConfig,
+        brokers: &str,
+        runtime: &Runtime,
+    ) -> Result<Self, PipelineError> {
         let c = &cfg.config;
-        let needs_producer =
-            c.errors.dead_letter.is_some() || c.routes.iter().any(|r| matches!(r.sink, SinkConfig::Kafka(_)));
+        let needs_producer = c.errors.dead_letter.is_some()
+            || c.routes
+                .iter()
+                .any(|r| matches!(r.sink, SinkConfig::Kafka(_)));
         let producer = if needs_producer {
             let settings = c
                 .routes
@@ -149,9 +158,9 @@ impl Worker {
                     SinkConfig::Parquet(_) => None,
                 })
                 .unwrap_or_default();
-            Some(Arc::new(
-                producer::create(brokers, &settings).map_err(|e| PipelineError::Setup(format!("kafka producer: {e}")))?,
-            ))
+            Some(Arc::new(producer::create(brokers, &settings).map_err(
+                |e| PipelineError::Setup(format!("kafka producer: {e}")),
+            )?))
         } else {
             None
         };
@@ -160,12 +169,21 @@ impl Worker {
         for (r, stages) in c.routes.iter().zip(transforms) {
             let name = r.display_name().to_string();
             let sink = match (&r.sink, &producer) {
-                (SinkConfig::Parquet(p), _) => Sink::Parquet(
-                    ParquetSink::new(cfg.resolve(&p.path), p)
-                        .map_err(|cause| PipelineError::Sink { route: name.clone(), cause })?,
-                ),
-                (SinkConfig::Kafka(k), Some(prod)) => Sink::Kafka(KafkaSink::new(Arc::clone(prod), k)),
-                (SinkConfig::Kafka(_), None) => return Err(PipelineError::Setup("no producer for a Kafka sink".into())),
+                (SinkConfig::Parquet(p), _) => {
+                    let sink = ParquetSink::new(cfg.resolve(&p.path), p).map_err(|cause| {
+                        PipelineError::Sink {
+                            route: name.clone(),
+                            cause,
+                        }
+                    })?;
+                    Sink::Parquet(Box::new(sink))
+                }
+                (SinkConfig::Kafka(k), Some(prod)) => {
+                    Sink::Kafka(KafkaSink::new(Arc::clone(prod), k))
+                }
+                (SinkConfig::Kafka(_), None) => {
+                    return Err(PipelineError::Setup("no producer for a Kafka sink".into()))
+                }
             };
             routes.push(RouteState {
                 stages,
@@ -201,7 +219,11 @@ impl Worker {
 
     /// Runs until `stop` is set, the source has been idle for `until_idle`, or an error. In every
     /// case the sinks are flushed and finished offsets committed before it returns.
-    pub fn run(&mut self, stop: &AtomicBool, consumed: &AtomicU64) -> (Summary, Result<(), PipelineError>) {
+    pub fn run(
+        &mut self,
+        stop: &AtomicBool,
+        consumed: &AtomicU64,
+    ) -> (Summary, Result<(), PipelineError>) {
         let started = Instant::now();
         let mut last_message = Instant::now();
         let mut last_commit = Instant::now();
@@ -214,7 +236,10 @@ impl Worker {
                     // is not idleness.
                     if !self.source.has_assignment() {
                         last_message = Instant::now();
-                    } else if self.until_idle.is_some_and(|idle| last_message.elapsed() >= idle) {
+                    } else if self
+                        .until_idle
+                        .is_some_and(|idle| last_message.elapsed() >= idle)
+                    {
                         break;
                     }
                 } else {
@@ -226,7 +251,10 @@ impl Worker {
                     last_message = Instant::now();
                 }
                 for r in &mut self.stages.routes {
-                    r.sink.tick().map_err(|cause| PipelineError::Sink { route: r.stats.name.clone(), cause })?;
+                    r.sink.tick().map_err(|cause| PipelineError::Sink {
+                        route: r.stats.name.clone(),
+                        cause,
+                    })?;
                 }
                 if last_commit.elapsed() >= self.commit_interval {
                     self.commit()?;
@@ -247,12 +275,16 @@ impl Worker {
         let mut first_err = None;
         for r in &mut self.stages.routes {
             if let Err(cause) = r.sink.flush() {
-                first_err.get_or_insert(PipelineError::Sink { route: r.stats.name.clone(), cause });
+                first_err.get_or_insert(PipelineError::Sink {
+                    route: r.stats.name.clone(),
+                    cause,
+                });
             }
         }
         if let Some(p) = &self.producer {
             if let Err(e) = producer::flush(p, FLUSH_TIMEOUT) {
-                first_err.get_or_insert(PipelineError::Setup(format!("flushing the producer: {e}")));
+                first_err
+                    .get_or_insert(PipelineError::Setup(format!("flushing the producer: {e}")));
             }
         }
         if let Err(e) = self.commit() {
@@ -270,7 +302,9 @@ impl Worker {
                 tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
                     .map_err(|e| PipelineError::Setup(e.to_string()))?;
             }
-            self.source.commit(&tpl, CommitMode::Sync).map_err(PipelineError::Source)?;
+            self.source
+                .commit(&tpl, CommitMode::Sync)
+                .map_err(PipelineError::Source)?;
             self.stages.tracker.committed(&offsets);
             tracing::debug!(partitions = offsets.len(), "offsets committed");
         }
@@ -309,15 +343,22 @@ impl Stages {
             let e = highest.entry((r.topic, r.partition)).or_insert(r.offset);
             *e = (*e).max(r.offset);
         }
-        let highest: BTreeMap<Partition, i64> =
-            highest.into_iter().map(|((t, p), o)| ((Arc::from(t), p), o)).collect();
+        let highest: BTreeMap<Partition, i64> = highest
+            .into_iter()
+            .map(|((t, p), o)| ((Arc::from(t), p), o))
+            .collect();
         let progress = self.tracker.begin(highest);
         self.consumed += records.len() as u64;
 
         let decoded = tracing::debug_span!("decode").in_scope(|| self.decoder.decode(records));
         self.decode_failures += decoded.rejected.len() as u64;
         for rej in &decoded.rejected {
-            let why = Reason { stage: "decode", route: None, plugin: None, error: &rej.reason };
+            let why = Reason {
+                stage: "decode",
+                route: None,
+                plugin: None,
+                error: &rej.reason,
+            };
             self.set_aside(&records[rej.record as usize], why, &progress)?;
         }
         for typed in decoded.batches {
@@ -325,7 +366,12 @@ impl Stages {
                 let error = format!("no route matches message type `{}`", typed.type_name);
                 self.unrouted += typed.records.len() as u64;
                 for &i in &typed.records {
-                    let why = Reason { stage: "route", route: None, plugin: None, error: &error };
+                    let why = Reason {
+                        stage: "route",
+                        route: None,
+                        plugin: None,
+                        error: &error,
+                    };
                     self.set_aside(&records[i as usize], why, &progress)?;
                 }
                 continue;
@@ -334,22 +380,31 @@ impl Stages {
             route.stats.messages_in += typed.records.len() as u64;
             route.stats.batches += 1;
             let span = tracing::debug_span!("route", route = %route.stats.name, rows = typed.records.len());
-            let chained = span.in_scope(|| run_chain(&mut route.stages, typed.batch, &typed.records));
+            let chained =
+                span.in_scope(|| run_chain(&mut route.stages, typed.batch, &typed.records));
             match chained {
                 Ok(out) => {
                     route.stats.filtered += out.filtered as u64;
                     route.stats.dead_lettered += out.row_errors.len() as u64;
                     if out.batch.num_rows() > 0 {
                         route.stats.rows_out += out.batch.num_rows() as u64;
-                        let _sink = tracing::debug_span!("sink", rows = out.batch.num_rows()).entered();
-                        route
-                            .sink
-                            .write(&out.batch, &progress)
-                            .map_err(|cause| PipelineError::Sink { route: route.stats.name.clone(), cause })?;
+                        let _sink =
+                            tracing::debug_span!("sink", rows = out.batch.num_rows()).entered();
+                        route.sink.write(&out.batch, &progress).map_err(|cause| {
+                            PipelineError::Sink {
+                                route: route.stats.name.clone(),
+                                cause,
+                            }
+                        })?;
                     }
                     let name = route.stats.name.clone();
                     for (i, plugin, error) in &out.row_errors {
-                        let why = Reason { stage: "transform", route: Some(&name), plugin: Some(plugin), error };
+                        let why = Reason {
+                            stage: "transform",
+                            route: Some(&name),
+                            plugin: Some(plugin),
+                            error,
+                        };
                         self.set_aside(&records[*i as usize], why, &progress)?;
                     }
                 }
@@ -358,14 +413,23 @@ impl Stages {
                     tracing::warn!(route = %name, plugin = %f.plugin, "transform {}", f.failure);
                     match self.policy {
                         ErrorPolicy::Stop => {
-                            return Err(PipelineError::Transform { route: name, plugin: f.plugin, failure: f.failure })
+                            return Err(PipelineError::Transform {
+                                route: name,
+                                plugin: f.plugin,
+                                failure: f.failure,
+                            })
                         }
                         ErrorPolicy::Skip => route.stats.skipped += typed.records.len() as u64,
                         ErrorPolicy::DeadLetter => {
                             route.stats.dead_lettered += typed.records.len() as u64;
                             let error = f.failure.to_string();
                             for &i in &typed.records {
-                                let why = Reason { stage: "transform", route: Some(&name), plugin: Some(&f.plugin), error: &error };
+                                let why = Reason {
+                                    stage: "transform",
+                                    route: Some(&name),
+                                    plugin: Some(&f.plugin),
+                                    error: &error,
+                                };
                                 self.set_aside(&records[i as usize], why, &progress)?;
                             }
                         }
@@ -378,7 +442,12 @@ impl Stages {
     }
 
     /// Sends a record to the dead-letter route, or stops the worker when there is none.
-    fn set_aside(&mut self, r: &Record<'_>, why: Reason<'_>, progress: &Arc<Progress>) -> Result<(), PipelineError> {
+    fn set_aside(
+        &mut self,
+        r: &Record<'_>,
+        why: Reason<'_>,
+        progress: &Arc<Progress>,
+    ) -> Result<(), PipelineError> {
         let Some(dl) = &self.dead_letter else {
             return Err(PipelineError::NoDeadLetter {
                 topic: r.topic.to_string(),
@@ -388,13 +457,21 @@ impl Stages {
             });
         };
         self.dead_lettered += 1;
-        dl.send(r, why, progress).map_err(|cause| PipelineError::Sink { route: "dead_letter".into(), cause })
+        dl.send(r, why, progress)
+            .map_err(|cause| PipelineError::Sink {
+                route: "dead_letter".into(),
+                cause,
+            })
     }
 }
 
 /// Runs a config to the end: starts the embedded cluster and generator when `brokers: embedded`,
 /// then the worker, until `stop`, idleness or an error.
-pub fn run_config(cfg: &LoadedConfig, runtime: &Runtime, stop: &AtomicBool) -> (Option<Summary>, Result<(), PipelineError>) {
+pub fn run_config(
+    cfg: &LoadedConfig,
+    runtime: &Runtime,
+    stop: &AtomicBool,
+) -> (Option<Summary>, Result<(), PipelineError>) {
     let k = &cfg.config.source.kafka;
     let consumed = Arc::new(AtomicU64::new(0));
     let (embedded, brokers) = if k.brokers == "embedded" {
@@ -413,7 +490,12 @@ pub fn run_config(cfg: &LoadedConfig, runtime: &Runtime, stop: &AtomicBool) -> (
                 tracing::info!(bootstrap = %b, "embedded Kafka (mock cluster) started");
                 (Some(e), b)
             }
-            Err(e) => return (None, Err(PipelineError::Setup(format!("embedded kafka: {e}")))),
+            Err(e) => {
+                return (
+                    None,
+                    Err(PipelineError::Setup(format!("embedded kafka: {e}"))),
+                )
+            }
         }
     } else {
         (None, k.brokers.clone())
@@ -423,7 +505,8 @@ pub fn run_config(cfg: &LoadedConfig, runtime: &Runtime, stop: &AtomicBool) -> (
         Err(e) => return (None, Err(e)),
     };
     let generator = match &k.embedded.generator {
-        Some(g) if embedded.is_some() => match Generator::start(&brokers, g, Arc::clone(&consumed)) {
+        Some(g) if embedded.is_some() => match Generator::start(&brokers, g, Arc::clone(&consumed))
+        {
             Ok(g) => Some(g),
             Err(e) => return (None, Err(PipelineError::Setup(format!("generator: {e}")))),
         },

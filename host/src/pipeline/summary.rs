@@ -30,7 +30,10 @@ pub struct RouteStats {
 impl RouteStats {
     /// Zeroed counters for a route.
     pub fn new(name: String) -> Self {
-        RouteStats { name, ..Default::default() }
+        RouteStats {
+            name,
+            ..Default::default()
+        }
     }
 }
 
@@ -58,7 +61,10 @@ pub struct Summary {
     pub generated: Option<u64>,
 }
 
-fn ser_offsets<S: serde::Serializer>(m: &BTreeMap<Partition, i64>, s: S) -> Result<S::Ok, S::Error> {
+fn ser_offsets<S: serde::Serializer>(
+    m: &BTreeMap<Partition, i64>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     use serde::ser::SerializeMap;
     let mut map = s.serialize_map(Some(m.len()))?;
     for ((t, p), o) in m {
@@ -96,15 +102,37 @@ impl fmt::Display for Summary {
             self.unrouted,
             self.routes.iter().map(|r| r.dead_lettered).sum::<u64>()
         )?;
-        writeln!(f, "  {:<16} {:>10} {:>10} {:>10} {:>10} {:>8} {:>7}", "route", "in", "out", "filtered", "dead", "skipped", "files")?;
+        writeln!(
+            f,
+            "  {:<16} {:>10} {:>10} {:>10} {:>10} {:>8} {:>7}",
+            "route", "in", "out", "filtered", "dead", "skipped", "files"
+        )?;
         for r in &self.routes {
             writeln!(
                 f,
                 "  {:<16} {:>10} {:>10} {:>10} {:>10} {:>8} {:>7}",
-                r.name, r.messages_in, r.rows_out, r.filtered, r.dead_lettered, r.skipped, r.files_written
+                r.name,
+                r.messages_in,
+                r.rows_out,
+                r.filtered,
+                r.dead_lettered,
+                r.skipped,
+                r.files_written
             )?;
         }
-        let committed: Vec<String> = self.committed.iter().map(|((t, p), o)| format!("{t}/{p}={o}")).collect();
-        write!(f, "  committed     {}", if committed.is_empty() { "nothing".into() } else { committed.join(" ") })
+        let committed: Vec<String> = self
+            .committed
+            .iter()
+            .map(|((t, p), o)| format!("{t}/{p}={o}"))
+            .collect();
+        write!(
+            f,
+            "  committed     {}",
+            if committed.is_empty() {
+                "nothing".into()
+            } else {
+                committed.join(" ")
+            }
+        )
     }
 }

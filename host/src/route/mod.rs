@@ -111,7 +111,11 @@ mod tests {
     fn routes_match_whole_types_first_match_wins() {
         let mut r = Router::new(["orders", "pay.*", ".*"]).unwrap();
         assert_eq!(r.route("orders"), Some(0));
-        assert_eq!(r.route("orders2"), Some(2), "anchored: `orders` does not match `orders2`");
+        assert_eq!(
+            r.route("orders2"),
+            Some(2),
+            "anchored: `orders` does not match `orders2`"
+        );
         assert_eq!(r.route("payments"), Some(1));
         let mut r = Router::new(["a|b"]).unwrap();
         assert_eq!(r.route("b"), Some(0));

@@ -16,7 +16,9 @@ pub fn compile(engine: &Engine, bytes: &[u8], dir: Option<&Path>) -> Result<Modu
         return Module::new(engine, bytes).map_err(|e| describe(&e));
     };
     let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut engine_hash);
+    engine
+        .precompile_compatibility_hash()
+        .hash(&mut engine_hash);
     let key = format!(
         "{:x}-{:016x}.cwasm",
         Sha256::digest(bytes),
@@ -29,7 +31,9 @@ pub fn compile(engine: &Engine, bytes: &[u8], dir: Option<&Path>) -> Result<Modu
         // can write that folder can run code as this user anyway.
         match unsafe { Module::deserialize_file(engine, &path) } {
             Ok(m) => return Ok(m),
-            Err(e) => tracing::warn!(path = %path.display(), "ignoring cached module: {}", describe(&e)),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "ignoring cached module: {}", describe(&e))
+            }
         }
     }
     let module = Module::new(engine, bytes).map_err(|e| describe(&e))?;

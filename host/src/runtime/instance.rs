@@ -165,7 +165,9 @@ fn instantiate(
         .ok_or_else(|| abi_err("no memory export".into()))?;
     let mut live = Live {
         memory,
-        alloc: func(&mut store, abi::exports::ALLOC)?.typed(&store).map_err(typed_err)?,
+        alloc: func(&mut store, abi::exports::ALLOC)?
+            .typed(&store)
+            .map_err(typed_err)?,
         transform: func(&mut store, abi::exports::TRANSFORM)?
             .typed(&store)
             .map_err(typed_err)?,
@@ -230,7 +232,9 @@ fn copy_in(live: &mut Live, bytes: &[u8]) -> Result<(i32, i32), TransformFailure
     }
     live.memory
         .write(&mut live.store, ptr as u32 as usize, bytes)
-        .map_err(|_| TransformFailure::BadOutput(format!("weir_alloc returned {ptr:#x}, outside memory")))?;
+        .map_err(|_| {
+            TransformFailure::BadOutput(format!("weir_alloc returned {ptr:#x}, outside memory"))
+        })?;
     Ok((ptr, len))
 }
 

@@ -150,7 +150,10 @@ impl Runtime {
             Some(name) => builtin(name)
                 .ok_or_else(|| RuntimeError::Load {
                     plugin: spec.into(),
-                    message: format!("no such built-in (built-ins: {})", builtin_names().join(", ")),
+                    message: format!(
+                        "no such built-in (built-ins: {})",
+                        builtin_names().join(", ")
+                    ),
                 })?
                 .into(),
             None => {
@@ -171,20 +174,27 @@ impl Runtime {
         if bytes.len() > MAX_MODULE_BYTES {
             return Err(RuntimeError::Load {
                 plugin: name.into(),
-                message: format!("{} bytes; modules are capped at {MAX_MODULE_BYTES}", bytes.len()),
+                message: format!(
+                    "{} bytes; modules are capped at {MAX_MODULE_BYTES}",
+                    bytes.len()
+                ),
             });
         }
-        let module = cache::compile(&self.engine, bytes, self.cache_dir.as_deref()).map_err(|e| {
-            RuntimeError::Compile {
-                plugin: name.into(),
-                message: e,
-            }
-        })?;
+        let module =
+            cache::compile(&self.engine, bytes, self.cache_dir.as_deref()).map_err(|e| {
+                RuntimeError::Compile {
+                    plugin: name.into(),
+                    message: e,
+                }
+            })?;
         check_exports(name, &module)?;
-        let pre = self.linker.instantiate_pre(&module).map_err(|e| RuntimeError::Abi {
-            plugin: name.into(),
-            message: format!("imports something weir does not grant: {e}"),
-        })?;
+        let pre = self
+            .linker
+            .instantiate_pre(&module)
+            .map_err(|e| RuntimeError::Abi {
+                plugin: name.into(),
+                message: format!("imports something weir does not grant: {e}"),
+            })?;
         Ok(Plugin {
             name: name.into(),
             pre,
@@ -206,8 +216,16 @@ fn check_exports(name: &str, module: &Module) -> Result<(), RuntimeError> {
         (abi::exports::ABI_VERSION, &[], &[ValType::I32]),
         (abi::exports::ALLOC, &[ValType::I32], &[ValType::I32]),
         (abi::exports::FREE, &[ValType::I32, ValType::I32], &[]),
-        (abi::exports::INIT, &[ValType::I32, ValType::I32], &[ValType::I64]),
-        (abi::exports::TRANSFORM, &[ValType::I32, ValType::I32], &[ValType::I64]),
+        (
+            abi::exports::INIT,
+            &[ValType::I32, ValType::I32],
+            &[ValType::I64],
+        ),
+        (
+            abi::exports::TRANSFORM,
+            &[ValType::I32, ValType::I32],
+            &[ValType::I64],
+        ),
         (abi::exports::LAST_ERROR, &[], &[ValType::I64]),
     ];
     let abi_err = |message: String| RuntimeError::Abi {
@@ -247,7 +265,10 @@ fn check_exports(name: &str, module: &Module) -> Result<(), RuntimeError> {
 /// The `weir.log` import: a guest's log line, tagged with its route and plugin.
 fn guest_log(mut caller: Caller<'_, HostState>, level: i32, ptr: i32, len: i32) {
     let len = (len as u32).min(MAX_LOG_BYTES) as usize;
-    let Some(memory) = caller.get_export(abi::exports::MEMORY).and_then(|e| e.into_memory()) else {
+    let Some(memory) = caller
+        .get_export(abi::exports::MEMORY)
+        .and_then(|e| e.into_memory())
+    else {
         return;
     };
     let mut buf = vec![0u8; len];

@@ -19,7 +19,9 @@ fn runtime() -> Runtime {
 fn batch(n: usize, text_len: usize) -> RecordBatch {
     let amount: ArrayRef = Arc::new(Float64Array::from_iter_values((0..n).map(|i| i as f64)));
     let id: ArrayRef = Arc::new(Int64Array::from_iter_values(0..n as i64));
-    let text: ArrayRef = Arc::new(StringArray::from_iter_values((0..n).map(|_| "x".repeat(text_len))));
+    let text: ArrayRef = Arc::new(StringArray::from_iter_values(
+        (0..n).map(|_| "x".repeat(text_len)),
+    ));
     RecordBatch::try_from_iter(vec![("amount", amount), ("id", id), ("text", text)]).unwrap()
 }
 
@@ -60,7 +62,9 @@ fn answer_ptr(len: usize) -> String {
 }
 
 fn empty_answer(rows: usize) -> Vec<u8> {
-    let b = weir_guest_sdk::Output::with_columns(vec![]).into_batch(rows).unwrap();
+    let b = weir_guest_sdk::Output::with_columns(vec![])
+        .into_batch(rows)
+        .unwrap();
     let mut out = Vec::new();
     weir_guest_sdk::ipc::write_stream(&b, &mut out).unwrap();
     out
@@ -78,12 +82,19 @@ fn builtin_filter_selects_rows_and_reads_one_column() {
     let rt = runtime();
     let plugin = rt.load("builtin:filter", Path::new(".")).unwrap();
     let mut inst = plugin
-        .instantiate("r", &serde_json::json!({"column": "amount", "op": ">=", "value": 7}))
+        .instantiate(
+            "r",
+            &serde_json::json!({"column": "amount", "op": ">=", "value": 7}),
+        )
         .unwrap();
     assert_eq!(inst.manifest().reads, Some(vec!["amount".to_string()]));
     let out = inst.call(&batch(10, 3)).unwrap();
     assert_eq!(out.batch.num_rows(), 3);
-    assert_eq!(out.batch.num_columns(), 3, "untouched columns are kept on the host");
+    assert_eq!(
+        out.batch.num_columns(),
+        3,
+        "untouched columns are kept on the host"
+    );
     assert_eq!(out.rows.unwrap().values().to_vec(), vec![7, 8, 9]);
 }
 
@@ -92,7 +103,10 @@ fn builtin_filter_refuses_bad_params_at_init() {
     let rt = runtime();
     let plugin = rt.load("builtin:filter", Path::new(".")).unwrap();
     let e = plugin
-        .instantiate("r", &serde_json::json!({"column": "a", "op": "~~", "value": 1}))
+        .instantiate(
+            "r",
+            &serde_json::json!({"column": "a", "op": "~~", "value": 1}),
+        )
         .err()
         .unwrap();
     assert!(matches!(e, RuntimeError::Init { .. }), "{e}");
@@ -191,7 +205,10 @@ fn compiled_modules_are_cached() {
     let mut inst = rt
         .load("builtin:filter", Path::new("."))
         .unwrap()
-        .instantiate("r", &serde_json::json!({"column": "id", "op": "<", "value": 2}))
+        .instantiate(
+            "r",
+            &serde_json::json!({"column": "id", "op": "<", "value": 2}),
+        )
         .unwrap();
     assert_eq!(inst.call(&batch(5, 1)).unwrap().batch.num_rows(), 2);
 }

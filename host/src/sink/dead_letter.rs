@@ -36,29 +36,68 @@ impl DeadLetter {
     }
 
     /// Sends one record; its delivery completes the ack.
-    pub fn send(&self, r: &Record<'_>, why: Reason<'_>, progress: &Arc<Progress>) -> Result<(), SinkError> {
+    pub fn send(
+        &self,
+        r: &Record<'_>,
+        why: Reason<'_>,
+        progress: &Arc<Progress>,
+    ) -> Result<(), SinkError> {
         let partition = r.partition.to_string();
         let offset = r.offset.to_string();
         let timestamp = r.timestamp_ms.map(|t| t.to_string());
         let mut h = OwnedHeaders::new_with_capacity(r.headers.len() + 8)
-            .insert(Header { key: "weir.error", value: Some(why.error) })
-            .insert(Header { key: "weir.stage", value: Some(why.stage) })
-            .insert(Header { key: "weir.topic", value: Some(r.topic) })
-            .insert(Header { key: "weir.partition", value: Some(&partition) })
-            .insert(Header { key: "weir.offset", value: Some(&offset) });
+            .insert(Header {
+                key: "weir.error",
+                value: Some(why.error),
+            })
+            .insert(Header {
+                key: "weir.stage",
+                value: Some(why.stage),
+            })
+            .insert(Header {
+                key: "weir.topic",
+                value: Some(r.topic),
+            })
+            .insert(Header {
+                key: "weir.partition",
+                value: Some(&partition),
+            })
+            .insert(Header {
+                key: "weir.offset",
+                value: Some(&offset),
+            });
         if let Some(t) = &timestamp {
-            h = h.insert(Header { key: "weir.timestamp", value: Some(t) });
+            h = h.insert(Header {
+                key: "weir.timestamp",
+                value: Some(t),
+            });
         }
         if let Some(route) = why.route {
-            h = h.insert(Header { key: "weir.route", value: Some(route) });
+            h = h.insert(Header {
+                key: "weir.route",
+                value: Some(route),
+            });
         }
         if let Some(plugin) = why.plugin {
-            h = h.insert(Header { key: "weir.plugin", value: Some(plugin) });
+            h = h.insert(Header {
+                key: "weir.plugin",
+                value: Some(plugin),
+            });
         }
         for (k, v) in &r.headers {
-            h = h.insert(Header { key: k, value: Some(*v) });
+            h = h.insert(Header {
+                key: k,
+                value: Some(*v),
+            });
         }
-        producer::send(&self.producer, &self.topic, r.key, r.value.unwrap_or_default(), Some(h), progress.hold())
-            .map_err(|e| SinkError::Kafka(e.to_string()))
+        producer::send(
+            &self.producer,
+            &self.topic,
+            r.key,
+            r.value.unwrap_or_default(),
+            Some(h),
+            progress.hold(),
+        )
+        .map_err(|e| SinkError::Kafka(e.to_string()))
     }
 }

@@ -31,16 +31,21 @@ impl KafkaSink {
     }
 
     /// Sends every row; each message's delivery report completes its ack.
-    pub fn write(&mut self, batch: &RecordBatch, progress: &Arc<Progress>) -> Result<(), SinkError> {
+    pub fn write(
+        &mut self,
+        batch: &RecordBatch,
+        progress: &Arc<Progress>,
+    ) -> Result<(), SinkError> {
         self.buf.clear();
         let mut w = LineDelimitedWriter::new(&mut self.buf);
-        w.write(batch).map_err(|e| SinkError::Encode(e.to_string()))?;
+        w.write(batch)
+            .map_err(|e| SinkError::Encode(e.to_string()))?;
         w.finish().map_err(|e| SinkError::Encode(e.to_string()))?;
         let keys = match &self.key {
             Some(k) => {
-                let col = batch
-                    .column_by_name(k)
-                    .ok_or_else(|| SinkError::Encode(format!("no key column `{k}` in the batch")))?;
+                let col = batch.column_by_name(k).ok_or_else(|| {
+                    SinkError::Encode(format!("no key column `{k}` in the batch"))
+                })?;
                 let f = ArrayFormatter::try_new(col.as_ref(), &FormatOptions::default())
                     .map_err(|e| SinkError::Encode(e.to_string()))?;
                 (0..batch.num_rows())

@@ -29,14 +29,18 @@ pub enum SinkError {
 /// A route's sink.
 pub enum Sink {
     /// Parquet files.
-    Parquet(parquet::ParquetSink),
+    Parquet(Box<parquet::ParquetSink>),
     /// A Kafka topic.
     Kafka(kafka::KafkaSink),
 }
 
 impl Sink {
     /// Writes a batch; its ack completes when the rows are durable.
-    pub fn write(&mut self, batch: &RecordBatch, progress: &Arc<Progress>) -> Result<(), SinkError> {
+    pub fn write(
+        &mut self,
+        batch: &RecordBatch,
+        progress: &Arc<Progress>,
+    ) -> Result<(), SinkError> {
         match self {
             Sink::Parquet(s) => s.write(batch, progress),
             Sink::Kafka(s) => s.write(batch, progress),

@@ -42,9 +42,12 @@ pub struct ParquetSink {
 impl ParquetSink {
     /// A sink writing into `dir` (created if missing).
     pub fn new(dir: PathBuf, cfg: &ParquetSinkConfig) -> Result<Self, SinkError> {
-        std::fs::create_dir_all(&dir).map_err(|e| SinkError::Io(format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| SinkError::Io(format!("{}: {e}", dir.display())))?;
         let codec = match cfg.compression {
-            Compression::Zstd => Codec::ZSTD(ZstdLevel::try_new(3).map_err(|e| SinkError::Io(e.to_string()))?),
+            Compression::Zstd => {
+                Codec::ZSTD(ZstdLevel::try_new(3).map_err(|e| SinkError::Io(e.to_string()))?)
+            }
             Compression::Snappy => Codec::SNAPPY,
             Compression::None => Codec::UNCOMPRESSED,
         };
@@ -60,8 +63,16 @@ impl ParquetSink {
     }
 
     /// Appends a batch to the open file (opening one if needed); closes it at `max_rows`.
-    pub fn write(&mut self, batch: &RecordBatch, progress: &Arc<Progress>) -> Result<(), SinkError> {
-        if self.current.as_ref().is_some_and(|f| f.schema != batch.schema()) {
+    pub fn write(
+        &mut self,
+        batch: &RecordBatch,
+        progress: &Arc<Progress>,
+    ) -> Result<(), SinkError> {
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|f| f.schema != batch.schema())
+        {
             self.close()?; // a new schema starts a new file
         }
         if self.current.is_none() {
@@ -70,7 +81,9 @@ impl ParquetSink {
         let Some(file) = self.current.as_mut() else {
             return Err(SinkError::Io("no open file".into()));
         };
-        file.writer.write(batch).map_err(|e| SinkError::Io(format!("{}: {e}", file.tmp.display())))?;
+        file.writer
+            .write(batch)
+            .map_err(|e| SinkError::Io(format!("{}: {e}", file.tmp.display())))?;
         file.rows += batch.num_rows();
         file.acks.push(progress.hold());
         if file.rows >= self.max_rows {
@@ -81,7 +94,11 @@ impl ParquetSink {
 
     /// Closes the open file if it is older than `max_age`.
     pub fn tick(&mut self) -> Result<(), SinkError> {
-        if self.current.as_ref().is_some_and(|f| f.opened.elapsed() >= self.max_age) {
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|f| f.opened.elapsed() >= self.max_age)
+        {
             self.close()?;
         }
         Ok(())
@@ -107,13 +124,17 @@ impl ParquetSink {
     }
 
     fn open(&mut self, schema: SchemaRef) -> Result<OpenFile, SinkError> {
-        let ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
         self.seq += 1;
         // Unique across restarts and concurrent workers: time, process and sequence.
         let name = format!("part-{ms}-{}-{:04}.parquet", std::process::id(), self.seq);
         let tmp = self.dir.join(format!(".{name}.tmp"));
         let dest = self.dir.join(name);
-        let file = File::create(&tmp).map_err(|e| SinkError::Io(format!("{}: {e}", tmp.display())))?;
+        let file =
+            File::create(&tmp).map_err(|e| SinkError::Io(format!("{}: {e}", tmp.display())))?;
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(self.props.clone()))
             .map_err(|e| SinkError::Io(format!("{}: {e}", tmp.display())))?;
         Ok(OpenFile {
@@ -172,8 +193,14 @@ mod tests {
         sink.write(&batch(0, 100), &p).unwrap();
         OffsetTracker::seal(&p);
         tracker.advance().unwrap();
-        assert!(finished(dir.path()).is_empty(), "no file before it is complete");
-        assert!(tracker.to_commit().is_empty(), "nothing committable before the rename");
+        assert!(
+            finished(dir.path()).is_empty(),
+            "no file before it is complete"
+        );
+        assert!(
+            tracker.to_commit().is_empty(),
+            "nothing committable before the rename"
+        );
 
         let q = tracker.begin([(("t".into(), 0), 299)].into());
         sink.write(&batch(100, 200), &q).unwrap(); // crosses max_rows: the file closes

@@ -36,7 +36,10 @@ impl ProducerContext for AckContext {
 pub type AckProducer = ThreadedProducer<AckContext>;
 
 /// An idempotent producer (acks=all, no reordering on retry).
-pub fn create(brokers: &str, settings: &std::collections::BTreeMap<String, String>) -> Result<AckProducer, KafkaError> {
+pub fn create(
+    brokers: &str,
+    settings: &std::collections::BTreeMap<String, String>,
+) -> Result<AckProducer, KafkaError> {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", brokers)
         .set("enable.idempotence", "true")
@@ -72,7 +75,8 @@ pub fn send(
                 std::thread::sleep(Duration::from_millis(1));
             }
             Err((e, r)) => {
-                r.delivery_opaque.fail(format!("could not send to {topic}: {e}"));
+                r.delivery_opaque
+                    .fail(format!("could not send to {topic}: {e}"));
                 return Err(e);
             }
         }

@@ -81,7 +81,12 @@ impl Generator {
                     loop {
                         match producer.send(record) {
                             Ok(()) => break,
-                            Err((KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), r)) => {
+                            Err((
+                                KafkaError::MessageProduction(
+                                    rdkafka::types::RDKafkaErrorCode::QueueFull,
+                                ),
+                                r,
+                            )) => {
                                 record = r;
                                 std::thread::sleep(Duration::from_millis(1));
                             }
@@ -99,9 +104,11 @@ impl Generator {
     /// Stops early (if still running) and returns how many messages were produced.
     pub fn finish(self) -> Result<u64, KafkaError> {
         self.stop.store(true, Ordering::Relaxed);
-        self.handle
-            .join()
-            .unwrap_or_else(|_| Err(KafkaError::ClientCreation("generator thread panicked".into())))
+        self.handle.join().unwrap_or_else(|_| {
+            Err(KafkaError::ClientCreation(
+                "generator thread panicked".into(),
+            ))
+        })
     }
 }
 
@@ -118,9 +125,13 @@ const NAMES: [&str; 6] = ["Ada", "Grace", "Linus", "Barbara", "Ken", "Margaret"]
 
 /// Message `i` of the sample stream: (topic, key, JSON value). Even `i` are orders, odd are
 /// payments. A `malformed` message is truncated or carries a wrongly typed field.
-pub fn sample_message(i: u64, malformed: bool, rng: &mut SmallRng) -> (&'static str, String, String) {
+pub fn sample_message(
+    i: u64,
+    malformed: bool,
+    rng: &mut SmallRng,
+) -> (&'static str, String, String) {
     let ts = 1_767_225_600_000 + i as i64 * 7; // 2026-01-01, a message every 7 ms
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         let id = format!("o-{i}");
         let items: Vec<String> = (0..rng.random_range(1..4))
             .map(|k| {
@@ -132,7 +143,11 @@ pub fn sample_message(i: u64, malformed: bool, rng: &mut SmallRng) -> (&'static 
                 )
             })
             .collect();
-        let amount = if malformed { r#""lots""#.to_string() } else { format!("{:.2}", rng.random_range(5.0..250.0)) };
+        let amount = if malformed {
+            r#""lots""#.to_string()
+        } else {
+            format!("{:.2}", rng.random_range(5.0..250.0))
+        };
         let value = format!(
             r#"{{"id":"{id}","ts":{ts},"amount":{amount},"currency":"{}","customer":{{"id":"c-{}","name":"{}","tier":"{}"}},"items":[{}]}}"#,
             CURRENCIES[rng.random_range(0..CURRENCIES.len())],
@@ -151,7 +166,11 @@ pub fn sample_message(i: u64, malformed: bool, rng: &mut SmallRng) -> (&'static 
             METHODS[rng.random_range(0..METHODS.len())],
             rng.random_range(0..10_000)
         );
-        let value = if malformed { value[..value.len() / 2].to_string() } else { value };
+        let value = if malformed {
+            value[..value.len() / 2].to_string()
+        } else {
+            value
+        };
         (SAMPLE_TOPICS[1], id, value)
     }
 }
@@ -175,6 +194,10 @@ mod tests {
         let (_, _, payment) = sample_message(1, true, &mut rng);
         assert!(serde_json::from_str::<serde_json::Value>(&payment).is_err());
         let bad: Vec<u64> = (0..40).filter(|&i| is_malformed(i, 10)).collect();
-        assert_eq!(bad, vec![9, 18, 29, 38], "one in ten, orders and payments alike");
+        assert_eq!(
+            bad,
+            vec![9, 18, 29, 38],
+            "one in ten, orders and payments alike"
+        );
     }
 }

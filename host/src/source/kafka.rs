@@ -82,8 +82,14 @@ impl KafkaSource {
     }
 
     /// Commits `offsets` (each the next offset to read).
-    pub fn commit(&self, offsets: &TopicPartitionList, mode: CommitMode) -> Result<(), SourceError> {
-        self.consumer.commit(offsets, mode).map_err(SourceError::Commit)
+    pub fn commit(
+        &self,
+        offsets: &TopicPartitionList,
+        mode: CommitMode,
+    ) -> Result<(), SourceError> {
+        self.consumer
+            .commit(offsets, mode)
+            .map_err(SourceError::Commit)
     }
 }
 

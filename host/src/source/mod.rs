@@ -26,6 +26,9 @@ pub struct Record<'a> {
 impl<'a> Record<'a> {
     /// The first header with this name.
     pub fn header(&self, name: &str) -> Option<&'a [u8]> {
-        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| *v)
     }
 }

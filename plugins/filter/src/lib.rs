@@ -81,12 +81,18 @@ impl Transform for Filter {
     fn new(p: Params) -> Result<Self, Error> {
         let path: Vec<String> = p.column.split('.').map(str::to_string).collect();
         if path.iter().any(String::is_empty) {
-            return Err(Error::new(format!("column: `{}` is not a field name", p.column)));
+            return Err(Error::new(format!(
+                "column: `{}` is not a field name",
+                p.column
+            )));
         }
         let literal = match &p.value {
             serde_json::Value::Number(n) => match n.as_i64() {
                 Some(i) => Literal::Int(i),
-                None => Literal::Float(n.as_f64().ok_or_else(|| Error::new("value: number out of range"))?),
+                None => Literal::Float(
+                    n.as_f64()
+                        .ok_or_else(|| Error::new("value: number out of range"))?,
+                ),
             },
             serde_json::Value::String(s) => Literal::Str(s.clone()),
             serde_json::Value::Bool(b) => Literal::Bool(*b),
@@ -99,7 +105,11 @@ impl Transform for Filter {
         if matches!(literal, Literal::Bool(_)) && !matches!(p.op, Op::Eq | Op::Ne) {
             return Err(Error::new("op: booleans compare only with == and !="));
         }
-        Ok(Filter { path, op: p.op, literal })
+        Ok(Filter {
+            path,
+            op: p.op,
+            literal,
+        })
     }
 
     fn reads(&self) -> Option<Vec<String>> {
@@ -109,7 +119,10 @@ impl Transform for Filter {
     fn transform(&mut self, batch: RecordBatch) -> Result<Output, Error> {
         let Some(column) = self.resolve(&batch)? else {
             // Absent column: every value is null, and null compares as false.
-            return Ok(Output::keep(BooleanArray::from(vec![false; batch.num_rows()])));
+            return Ok(Output::keep(BooleanArray::from(vec![
+                false;
+                batch.num_rows()
+            ])));
         };
         Ok(Output::keep(self.compare(&column)?))
     }
@@ -136,7 +149,13 @@ impl Filter {
             current = match s.nulls() {
                 Some(n) if n.null_count() > 0 => {
                     let combined = arrow_buffer_union(child.nulls(), n);
-                    arrow_array::make_array(child.to_data().into_builder().nulls(Some(combined)).build()?)
+                    arrow_array::make_array(
+                        child
+                            .to_data()
+                            .into_builder()
+                            .nulls(Some(combined))
+                            .build()?,
+                    )
                 }
                 _ => Arc::clone(child),
             };
@@ -214,8 +233,17 @@ impl Filter {
         }?)
     }
 
-    fn compare_with(&self, column: &ArrayRef, op: Op, literal: Literal) -> Result<BooleanArray, Error> {
-        let f = Filter { path: self.path.clone(), op, literal };
+    fn compare_with(
+        &self,
+        column: &ArrayRef,
+        op: Op,
+        literal: Literal,
+    ) -> Result<BooleanArray, Error> {
+        let f = Filter {
+            path: self.path.clone(),
+            op,
+            literal,
+        };
         f.compare(column)
     }
 }
@@ -272,54 +300,108 @@ mod tests {
     use weir_guest_sdk::testing;
 
     fn batch() -> RecordBatch {
-        let tier: ArrayRef = Arc::new(StringArray::from(vec![Some("gold"), Some("free"), None, Some("gold")]));
+        let tier: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("gold"),
+            Some("free"),
+            None,
+            Some("gold"),
+        ]));
         let customer: ArrayRef = Arc::new(StructArray::new(
             vec![Field::new("tier", DataType::Utf8, true)].into(),
             vec![tier],
             Some(vec![true, true, true, false].into()),
         ));
-        let amount: ArrayRef = Arc::new(Float64Array::from(vec![Some(50.0), Some(150.0), Some(100.0), None]));
+        let amount: ArrayRef = Arc::new(Float64Array::from(vec![
+            Some(50.0),
+            Some(150.0),
+            Some(100.0),
+            None,
+        ]));
         let qty: ArrayRef = Arc::new(Int32Array::from(vec![1, 2, 3, 4]));
-        RecordBatch::try_from_iter(vec![("amount", amount), ("customer", customer), ("qty", qty)]).unwrap()
+        RecordBatch::try_from_iter(vec![
+            ("amount", amount),
+            ("customer", customer),
+            ("qty", qty),
+        ])
+        .unwrap()
     }
 
     fn kept(params: &str) -> Vec<u32> {
         let mut f = testing::init::<Filter>(params).unwrap();
-        testing::run(&mut f, &batch()).unwrap().rows.unwrap().values().to_vec()
+        testing::run(&mut f, &batch())
+            .unwrap()
+            .rows
+            .unwrap()
+            .values()
+            .to_vec()
     }
 
     #[test]
     fn numeric_comparisons() {
-        assert_eq!(kept(r#"{"column":"amount","op":">","value":99}"#), vec![1, 2]);
-        assert_eq!(kept(r#"{"column":"amount","op":"<=","value":100.0}"#), vec![0, 2]);
-        assert_eq!(kept(r#"{"column":"qty","op":"!=","value":2}"#), vec![0, 2, 3]);
-        assert_eq!(kept(r#"{"column":"qty","op":">=","value":2.5}"#), vec![2, 3]);
+        assert_eq!(
+            kept(r#"{"column":"amount","op":">","value":99}"#),
+            vec![1, 2]
+        );
+        assert_eq!(
+            kept(r#"{"column":"amount","op":"<=","value":100.0}"#),
+            vec![0, 2]
+        );
+        assert_eq!(
+            kept(r#"{"column":"qty","op":"!=","value":2}"#),
+            vec![0, 2, 3]
+        );
+        assert_eq!(
+            kept(r#"{"column":"qty","op":">=","value":2.5}"#),
+            vec![2, 3]
+        );
         // Beyond i32: compared in i64, not wrapped.
-        assert_eq!(kept(r#"{"column":"qty","op":"<","value":5000000000}"#), vec![0, 1, 2, 3]);
-        assert_eq!(kept(r#"{"column":"qty","op":">","value":5000000000}"#), Vec::<u32>::new());
+        assert_eq!(
+            kept(r#"{"column":"qty","op":"<","value":5000000000}"#),
+            vec![0, 1, 2, 3]
+        );
+        assert_eq!(
+            kept(r#"{"column":"qty","op":">","value":5000000000}"#),
+            Vec::<u32>::new()
+        );
         // A fraction against integers folds into an integer bound.
         assert_eq!(kept(r#"{"column":"qty","op":">","value":2.5}"#), vec![2, 3]);
         assert_eq!(kept(r#"{"column":"qty","op":"<","value":2.5}"#), vec![0, 1]);
-        assert_eq!(kept(r#"{"column":"qty","op":"<=","value":2.5}"#), vec![0, 1]);
-        assert_eq!(kept(r#"{"column":"qty","op":"==","value":2.5}"#), Vec::<u32>::new());
+        assert_eq!(
+            kept(r#"{"column":"qty","op":"<=","value":2.5}"#),
+            vec![0, 1]
+        );
+        assert_eq!(
+            kept(r#"{"column":"qty","op":"==","value":2.5}"#),
+            Vec::<u32>::new()
+        );
         assert_eq!(kept(r#"{"column":"qty","op":"==","value":2.0}"#), vec![1]);
     }
 
     #[test]
     fn nested_strings_and_null_parents() {
         // Row 3's customer is null, so its tier is null and is dropped.
-        assert_eq!(kept(r#"{"column":"customer.tier","op":"==","value":"gold"}"#), vec![0]);
+        assert_eq!(
+            kept(r#"{"column":"customer.tier","op":"==","value":"gold"}"#),
+            vec![0]
+        );
     }
 
     #[test]
     fn absent_column_drops_everything() {
-        assert_eq!(kept(r#"{"column":"nope","op":"==","value":1}"#), Vec::<u32>::new());
+        assert_eq!(
+            kept(r#"{"column":"nope","op":"==","value":1}"#),
+            Vec::<u32>::new()
+        );
     }
 
     #[test]
     fn only_the_read_column_crosses() {
-        let f = testing::init::<Filter>(r#"{"column":"customer.tier","op":"==","value":"x"}"#).unwrap();
-        assert_eq!(testing::manifest(&f).reads, Some(vec!["customer".to_string()]));
+        let f =
+            testing::init::<Filter>(r#"{"column":"customer.tier","op":"==","value":"x"}"#).unwrap();
+        assert_eq!(
+            testing::manifest(&f).reads,
+            Some(vec!["customer".to_string()])
+        );
     }
 
     #[test]
@@ -334,7 +416,8 @@ mod tests {
 
     #[test]
     fn type_mismatch_is_an_error() {
-        let mut f = testing::init::<Filter>(r#"{"column":"amount","op":"==","value":"x"}"#).unwrap();
+        let mut f =
+            testing::init::<Filter>(r#"{"column":"amount","op":"==","value":"x"}"#).unwrap();
         let e = testing::run(&mut f, &batch()).unwrap_err();
         assert!(e.0.contains("amount"), "{e}");
     }
