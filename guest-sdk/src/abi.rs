@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray, UInt32Array};
-use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
+use arrow_schema::{ArrowError, DataType, Field, FieldRef, Schema, SchemaRef};
 
 /// The ABI version this SDK implements; a guest exports it from `weir_abi_version`.
 pub const ABI_VERSION: i32 = 1;
@@ -246,21 +246,11 @@ pub fn apply(input: &RecordBatch, output: Output) -> Result<Applied, ArrowError>
             )))
         }
     };
-    let mut schema_fields: Vec<Arc<Field>> = input.schema().fields().iter().cloned().collect();
+    let mut schema_fields: Vec<FieldRef> = input.schema().fields().iter().cloned().collect();
     let mut columns: Vec<ArrayRef> = input.columns().to_vec();
     for (name, array) in merge.columns {
         check_len(&format!("column `{name}`"), array.len())?;
-        let field = Arc::new(Field::new(&name, array.data_type().clone(), true));
-        match schema_fields.iter().position(|f| f.name() == &name) {
-            Some(i) => {
-                schema_fields[i] = field;
-                columns[i] = array;
-            }
-            None => {
-                schema_fields.push(field);
-                columns.push(array);
-            }
-        }
+        upsert_column(&mut schema_fields, &mut columns, &name, array);
     }
     let mut errors = Vec::new();
     if let Some(errs) = &merge.errors {
@@ -307,6 +297,26 @@ pub fn apply(input: &RecordBatch, output: Output) -> Result<Applied, ArrowError>
         rows: Some(rows),
         errors,
     })
+}
+
+/// Sets the column `name` (nullable): replaces the one of that name in place, or appends it.
+pub fn upsert_column(
+    fields: &mut Vec<FieldRef>,
+    columns: &mut Vec<ArrayRef>,
+    name: &str,
+    array: ArrayRef,
+) {
+    let field = Arc::new(Field::new(name, array.data_type().clone(), true));
+    match fields.iter().position(|f| f.name() == name) {
+        Some(i) => {
+            fields[i] = field;
+            columns[i] = array;
+        }
+        None => {
+            fields.push(field);
+            columns.push(array);
+        }
+    }
 }
 
 /// Projects `batch` onto the columns a manifest declares (all when it declares none). Names

@@ -192,6 +192,16 @@ impl Workdir {
         format!("--- stdout\n{}\n--- stderr\n{}", read("out"), read("err"))
     }
 
+    /// The sum of a run's committed offsets: the number of messages it committed past.
+    pub fn committed_total(&self, run: usize) -> i64 {
+        let s = self.summary(run);
+        let committed = s["committed"].as_object().expect("committed offsets");
+        committed
+            .values()
+            .map(|v| v.as_i64().expect("offset"))
+            .sum()
+    }
+
     pub fn summary(&self, run: usize) -> serde_json::Value {
         let text = std::fs::read_to_string(self.path().join(format!("run{run}.json")))
             .unwrap_or_else(|e| panic!("summary of run {run}: {e}\n{}", self.logs(run)));

@@ -134,12 +134,7 @@ fn every_message_is_accounted_for_by_key() {
     let big = &s["routes"][0];
     assert_eq!(big["filtered"], input.small_orders.len());
     assert_eq!(big["rows_out"], input.big_orders.len());
-    let committed: i64 = s["committed"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|v| v.as_i64().unwrap())
-        .sum();
+    let committed = work.committed_total(1);
     assert_eq!(committed, input.messages.len() as i64);
 
     // An independent reader (pyarrow) reads the files as standard Parquet.
@@ -288,12 +283,7 @@ fn sigterm_drains_flushes_and_commits() {
         once(&input.big_orders),
         "flushed on shutdown"
     );
-    let committed: i64 = work.summary(1)["committed"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|v| v.as_i64().unwrap())
-        .sum();
+    let committed = work.committed_total(1);
     assert_eq!(
         committed,
         input.messages.len() as i64,
@@ -371,4 +361,60 @@ fn pyarrow_read(dir: &std::path::Path) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A guest that fails every batch: a minimal module, written against guest-sdk/ABI.md alone.
+const FAILING_GUEST: &str = r#"(module
+  (memory (export "memory") 64)
+  (data (i32.const 16) "{}")
+  (data (i32.const 32) "payments are refused today")
+  (func (export "weir_abi_version") (result i32) (i32.const 1))
+  (func (export "weir_alloc") (param $len i32) (result i32) (i32.const 1024))
+  (func (export "weir_free") (param i32 i32))
+  (func (export "weir_init") (param i32 i32) (result i64) (i64.const 0x0000001000000002))
+  (func (export "weir_transform") (param i32 i32) (result i64) (i64.const -1))
+  (func (export "weir_last_error") (result i64) (i64.const 0x000000200000001a)))"#;
+
+#[test]
+fn a_failing_user_plugin_dead_letters_its_batches_and_other_routes_flow() {
+    let cluster = Cluster::new(&TOPICS);
+    let work = Workdir::new();
+    let out = work.path().join("orders");
+    std::fs::write(work.path().join("refuse.wat"), FAILING_GUEST).unwrap();
+    let yaml = config(&cluster.brokers(), &out, Some("2s")).replace(
+        "    match: payments\n",
+        "    match: payments\n    transforms:\n      - plugin: ./refuse.wat\n",
+    );
+    let cfg = work.write_config(&yaml);
+    let input = input(1500, false);
+    cluster.produce(&input.messages);
+    let mut child = work.spawn(&cfg, 1);
+    assert!(
+        work.wait(&mut child, 1, Duration::from_secs(120)).success(),
+        "{}",
+        work.logs(1)
+    );
+
+    let dead = cluster.read_topic("weir-dlq", input.payments.len());
+    assert_eq!(
+        keys(&dead),
+        once(&input.payments),
+        "every payment dead-lettered, once"
+    );
+    for d in &dead {
+        assert_eq!(d.headers["weir.stage"], "transform");
+        assert_eq!(d.headers["weir.plugin"], "./refuse.wat");
+        assert_eq!(d.headers["weir.route"], "payments");
+        assert!(
+            d.headers["weir.error"].contains("payments are refused today"),
+            "{:?}",
+            d.headers
+        );
+    }
+    assert_eq!(
+        parquet_column(&out, "id"),
+        once(&input.big_orders),
+        "the orders route kept flowing"
+    );
+    assert_eq!(work.committed_total(1), input.messages.len() as i64);
 }

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use arrow_array::{
     ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
 };
-use arrow_schema::{ArrowError, Field, Schema};
+use arrow_schema::{ArrowError, FieldRef, Schema};
+use weir_guest_sdk::abi::upsert_column;
 
 use crate::config::MetaColumn;
 use crate::source::Record;
@@ -23,7 +24,7 @@ pub fn append(
     }
     let recs = || rows.iter().map(|&i| &records[i as usize]);
     let schema = batch.schema();
-    let mut fields: Vec<Arc<Field>> = schema.fields().iter().cloned().collect();
+    let mut fields: Vec<FieldRef> = schema.fields().iter().cloned().collect();
     let mut arrays: Vec<ArrayRef> = batch.columns().to_vec();
     for &c in columns {
         let array: ArrayRef = match c {
@@ -40,17 +41,7 @@ pub fn append(
                 recs().map(|r| r.key.map(|k| String::from_utf8_lossy(k).into_owned())),
             )),
         };
-        let field = Arc::new(Field::new(c.name(), array.data_type().clone(), true));
-        match fields.iter().position(|f| f.name() == c.name()) {
-            Some(i) => {
-                fields[i] = field;
-                arrays[i] = array;
-            }
-            None => {
-                fields.push(field);
-                arrays.push(array);
-            }
-        }
+        upsert_column(&mut fields, &mut arrays, c.name(), array);
     }
     RecordBatch::try_new(
         Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())),

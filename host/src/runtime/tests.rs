@@ -212,3 +212,34 @@ fn compiled_modules_are_cached() {
         .unwrap();
     assert_eq!(inst.call(&batch(5, 1)).unwrap().batch.num_rows(), 2);
 }
+
+#[test]
+fn users_plugins_load_from_a_path_relative_to_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("plugins")).unwrap();
+    std::fs::write(
+        dir.path().join("plugins/mine.wasm"),
+        builtin("filter").unwrap(),
+    )
+    .unwrap();
+    let rt = runtime();
+    let plugin = rt.load("plugins/mine.wasm", dir.path()).unwrap();
+    assert_eq!(plugin.name(), "plugins/mine.wasm");
+    let mut inst = plugin
+        .instantiate(
+            "r",
+            &serde_json::json!({"column": "id", "op": "==", "value": 3}),
+        )
+        .unwrap();
+    assert_eq!(
+        inst.call(&batch(5, 1))
+            .unwrap()
+            .rows
+            .unwrap()
+            .values()
+            .to_vec(),
+        vec![3]
+    );
+    let e = rt.load("plugins/missing.wasm", dir.path()).err().unwrap();
+    assert!(e.to_string().contains("missing.wasm"), "{e}");
+}
