@@ -135,6 +135,12 @@ impl OffsetTracker {
         }
     }
 
+    /// Forgets finished offsets of partitions this worker no longer holds: after a rebalance
+    /// their new owner resumes from the last commit (at-least-once: re-read, never skipped).
+    pub fn retain_partitions(&mut self, held: impl Fn(&Partition) -> bool) {
+        self.committable.retain(|tp, _| held(tp));
+    }
+
     /// What has been committed so far.
     pub fn committed_offsets(&self) -> &BTreeMap<Partition, i64> {
         &self.committed
@@ -178,6 +184,16 @@ mod tests {
         t.committed(&c);
         assert!(t.to_commit().is_empty());
         assert_eq!(t.in_flight(), 0);
+    }
+
+    #[test]
+    fn revoked_partitions_are_not_committed() {
+        let mut t = OffsetTracker::default();
+        let a = t.begin([(tp(0), 9), (tp(1), 9)].into());
+        OffsetTracker::seal(&a);
+        t.advance().unwrap();
+        t.retain_partitions(|p| p.1 == 1);
+        assert_eq!(t.to_commit(), [(tp(1), 10)].into());
     }
 
     #[test]

@@ -257,7 +257,7 @@ impl Worker {
                     })?;
                 }
                 if last_commit.elapsed() >= self.commit_interval {
-                    self.commit()?;
+                    self.commit_or_retry()?;
                     last_commit = Instant::now();
                 }
             }
@@ -293,8 +293,13 @@ impl Worker {
         first_err.map_or(Ok(()), Err)
     }
 
+    /// Commits what the sinks have finished, for the partitions this worker still holds.
     fn commit(&mut self) -> Result<(), PipelineError> {
         let advanced = self.stages.tracker.advance();
+        let held = self.source.assignment().map_err(PipelineError::Source)?;
+        self.stages
+            .tracker
+            .retain_partitions(|(t, p)| held.contains(&(t.to_string(), *p)));
         let offsets = self.stages.tracker.to_commit();
         if !offsets.is_empty() {
             let mut tpl = TopicPartitionList::new();
@@ -310,6 +315,18 @@ impl Worker {
         }
         // Commit what finished before a failure, then report it.
         advanced.map_err(PipelineError::Write)
+    }
+
+    /// The periodic commit: a refused commit (a rebalance in progress, a broker away) is retried
+    /// at the next interval; the offsets stay pending, so nothing is skipped.
+    fn commit_or_retry(&mut self) -> Result<(), PipelineError> {
+        match self.commit() {
+            Err(PipelineError::Source(e)) => {
+                tracing::warn!("{e}; retrying at the next commit interval");
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     fn summary(&self, elapsed: Duration, active: Duration) -> Summary {

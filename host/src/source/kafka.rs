@@ -81,6 +81,15 @@ impl KafkaSource {
         self.consumer.assignment().is_ok_and(|a| a.count() > 0)
     }
 
+    /// The (topic, partition) pairs this member holds now.
+    pub fn assignment(&self) -> Result<std::collections::HashSet<(String, i32)>, SourceError> {
+        let a = self.consumer.assignment().map_err(SourceError::Commit)?;
+        Ok(a.elements()
+            .iter()
+            .map(|e| (e.topic().to_string(), e.partition()))
+            .collect())
+    }
+
     /// Commits `offsets` (each the next offset to read).
     pub fn commit(
         &self,
