@@ -75,6 +75,17 @@ fn input(n: usize, with_bad: bool) -> Input {
     i
 }
 
+/// Every expected key was seen at least once (duplicates are allowed: at-least-once).
+fn assert_none_lost(what: &str, expected: &BTreeSet<String>, seen: &BTreeMap<String, usize>) {
+    let missing: Vec<&String> = expected.iter().filter(|k| !seen.contains_key(*k)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} {what} lost, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+}
+
 fn once(keys: &BTreeSet<String>) -> BTreeMap<String, usize> {
     keys.iter().map(|k| (k.clone(), 1)).collect()
 }
@@ -213,33 +224,13 @@ fn a_worker_killed_mid_run_and_restarted_loses_nothing() {
         "the last run resumed from committed offsets (consumed {consumed_last})"
     );
     let ids = parquet_column(&out, "id");
-    let missing: Vec<&String> = input
-        .big_orders
-        .iter()
-        .filter(|k| !ids.contains_key(*k))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "{} orders lost, e.g. {:?}",
-        missing.len(),
-        &missing[..missing.len().min(5)]
-    );
+    assert_none_lost("orders", &input.big_orders, &ids);
     assert!(
         ids.keys().all(|k| input.big_orders.contains(k)),
         "only big orders in Parquet"
     );
     let sunk = keys(&cluster.read_topic("payments-clean", input.payments.len()));
-    let missing: Vec<&String> = input
-        .payments
-        .iter()
-        .filter(|k| !sunk.contains_key(*k))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "{} payments lost, e.g. {:?}",
-        missing.len(),
-        &missing[..missing.len().min(5)]
-    );
+    assert_none_lost("payments", &input.payments, &sunk);
     let dup_orders: usize = ids.values().map(|n| n - 1).sum();
     let dup_payments: usize = sunk.values().map(|n| n - 1).sum();
     eprintln!(

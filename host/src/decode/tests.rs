@@ -1,6 +1,7 @@
 use std::path::Path;
 
-use arrow_array::{Array, Float64Array, Int64Array, StringArray};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type};
 use proptest::prelude::*;
 
 use super::*;
@@ -70,25 +71,15 @@ fn bad_messages_are_rejected_with_reasons_and_the_rest_goes_on() {
         .batch
         .column_by_name("id")
         .unwrap()
-        .as_any()
-        .downcast_ref::<Int64Array>()
-        .unwrap();
+        .as_primitive::<Int64Type>();
     assert_eq!(ids.values().to_vec(), vec![1, 8]);
     let offsets = b
         .batch
         .column_by_name("_offset")
         .unwrap()
-        .as_any()
-        .downcast_ref::<Int64Array>()
-        .unwrap();
+        .as_primitive::<Int64Type>();
     assert_eq!(offsets.values().to_vec(), vec![0, 7]);
-    let keys = b
-        .batch
-        .column_by_name("_key")
-        .unwrap()
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .unwrap();
+    let keys = b.batch.column_by_name("_key").unwrap().as_string::<i32>();
     assert_eq!(keys.value(1), "k");
     // The decoder is not poisoned: the next poll decodes normally.
     let again = [rec("t", 9, Some(br#"{"id":9,"amount":0.5}"#))];
@@ -123,7 +114,7 @@ fn one_batch_per_type_from_a_field_in_order() {
     assert!(out.batches[0].batch.column_by_name("amount").is_some());
     assert!(out.batches[1].batch.column_by_name("amount").is_none());
     let amounts = out.batches[0].batch.column_by_name("amount").unwrap();
-    let amounts = amounts.as_any().downcast_ref::<Float64Array>().unwrap();
+    let amounts = amounts.as_primitive::<Float64Type>();
     assert_eq!(amounts.values().to_vec(), vec![1.0, 2.0]);
 }
 
@@ -171,7 +162,7 @@ proptest! {
         let kept: Vec<u32> = out.batches.iter().flat_map(|b| b.records.clone()).collect();
         prop_assert_eq!(&kept, &good);
         if let Some(b) = out.batches.first() {
-            let ids = b.batch.column_by_name("id").unwrap().as_any().downcast_ref::<Int64Array>().unwrap();
+            let ids = b.batch.column_by_name("id").unwrap().as_primitive::<Int64Type>();
             prop_assert_eq!(ids.values().iter().map(|&v| v as u32).collect::<Vec<_>>(), good);
         }
     }

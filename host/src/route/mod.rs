@@ -2,6 +2,7 @@
 //! runs its wasm transforms in order, keeping track of which input message each row came from
 //! so that per-row failures can be dead-lettered with their original bytes.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use arrow_array::RecordBatch;
@@ -66,7 +67,8 @@ pub fn run_chain(
     let rows_in = batch.num_rows();
     let mut batch = batch;
     // `None` once a transform replaced the batch: rows no longer map to messages.
-    let mut origin: Option<Vec<u32>> = Some(records.to_vec());
+    // Borrowed until a transform drops rows: a route that keeps every row copies nothing.
+    let mut origin: Option<Cow<'_, [u32]>> = Some(Cow::Borrowed(records));
     let mut row_errors = Vec::new();
     for stage in stages.iter_mut() {
         if batch.num_rows() == 0 {
@@ -90,7 +92,11 @@ pub fn run_chain(
             }
         }
         origin = match (origin, applied.rows) {
-            (Some(o), Some(rows)) => Some(rows.values().iter().map(|&i| o[i as usize]).collect()),
+            // Kept rows are an ordered subset of the input's: as many means all, in place.
+            (Some(o), Some(rows)) if rows.len() == o.len() => Some(o),
+            (Some(o), Some(rows)) => Some(Cow::Owned(
+                rows.values().iter().map(|&i| o[i as usize]).collect(),
+            )),
             _ => None,
         };
         batch = applied.batch;
