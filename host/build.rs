@@ -23,6 +23,7 @@ fn main() {
         "plugins",
         "guest-sdk/src",
         "guest-sdk/Cargo.toml",
+        "guest-sdk/expr",
         "Cargo.lock",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
@@ -33,6 +34,8 @@ fn main() {
     let target_dir = env::var_os("WEIR_PLUGIN_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| shared_target_dir(&out_dir).join("wasm-plugins"));
+
+    ensure_wasm_target();
 
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
@@ -92,6 +95,31 @@ fn main() {
     }
     code.push_str("];\n");
     std::fs::write(out_dir.join("builtins.rs"), code).expect("write builtins.rs");
+}
+
+/// Adds the wasm target through rustup when the toolchain lacks it. rustup installs the targets
+/// `rust-toolchain.toml` names only when it installs the toolchain itself; a machine that already
+/// had the toolchain would otherwise fail here on its first build.
+fn ensure_wasm_target() {
+    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let libdir = Command::new(&rustc)
+        .args(["--print", "target-libdir", "--target", WASM_TARGET])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    if libdir.is_some_and(|d| d.is_dir()) {
+        return;
+    }
+    let mut rustup = Command::new("rustup");
+    rustup.args(["target", "add", WASM_TARGET]);
+    if let Some(toolchain) = env::var_os("RUSTUP_TOOLCHAIN") {
+        rustup.arg("--toolchain").arg(toolchain);
+    }
+    match rustup.status() {
+        Ok(s) if s.success() => {}
+        other => println!("cargo:warning=`rustup target add {WASM_TARGET}` failed: {other:?}"),
+    }
 }
 
 /// `(name, package)` for each `plugins/NAME/Cargo.toml`; packages are named `weir-plugin-NAME`.
