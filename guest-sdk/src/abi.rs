@@ -6,6 +6,8 @@
 
 use std::sync::Arc;
 
+use arrow_array::cast::AsArray;
+
 use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray, UInt32Array};
 use arrow_schema::{ArrowError, DataType, Field, FieldRef, Schema, SchemaRef};
 
@@ -34,6 +36,10 @@ pub mod exports {
 pub const IMPORT_MODULE: &str = "weir";
 /// `log(level: i32, ptr: i32, len: i32)`: one UTF-8 log line.
 pub const IMPORT_LOG: &str = "log";
+/// `read_file(name_ptr: i32, name_len: i32, dst_ptr: i32, dst_cap: i32) -> i64`: the size of the
+/// granted file `name`, its bytes written at `dst` when `dst_cap` is at least that; `-1` when the
+/// config grants no file of that name.
+pub const IMPORT_READ_FILE: &str = "read_file";
 
 /// Output schema metadata key that selects how the host applies the answer.
 pub const OUTPUT_MODE_KEY: &str = "weir.output";
@@ -91,6 +97,59 @@ pub struct Manifest {
     /// sandbox, so a transform that names them makes every call cheaper.
     #[serde(default)]
     pub reads: Option<Vec<String>>,
+    /// Columns removed after the answer is applied. Absent from the JSON when `None`, so a guest
+    /// that does not use it still loads on hosts that predate it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drop: Option<Vec<String>>,
+    /// After the answer is applied (and `drop`), only these columns remain, in this order; names
+    /// the batch lacks are left out. Absent from the JSON when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub select: Option<Vec<String>>,
+    /// Columns the host sets itself from the input, after it merges the answer's columns: each
+    /// the input's field at a dotted path into structs. Pass-through columns (a projection's
+    /// `id: id`, `name: customer.name`) thus never cross the boundary. Merge answers only.
+    /// Absent from the JSON when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy: Option<Vec<CopyColumn>>,
+}
+
+/// One column the host copies from the input (manifest key `copy`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CopyColumn {
+    /// The column to set (added, or replacing the one of that name).
+    pub name: String,
+    /// The input field, dotted into structs: `id`, `customer.name`. A field of a null struct is
+    /// null; a path the batch lacks, or that meets a value that is not a struct, gives nulls.
+    pub path: String,
+}
+
+impl Manifest {
+    /// Applies `drop`, then `select`, to the batch that goes on.
+    fn shape(&self, batch: RecordBatch) -> Result<RecordBatch, ArrowError> {
+        if self.drop.is_none() && self.select.is_none() {
+            return Ok(batch);
+        }
+        let schema = batch.schema();
+        let dropped = |name: &str| self.drop.iter().flatten().any(|d| d == name);
+        let indices: Vec<usize> = match &self.select {
+            Some(names) => {
+                let mut indices = Vec::with_capacity(names.len());
+                for i in names.iter().filter(|n| !dropped(n)) {
+                    // A name selected twice is kept once, where it first stands.
+                    match schema.index_of(i) {
+                        Ok(i) if !indices.contains(&i) => indices.push(i),
+                        _ => {}
+                    }
+                }
+                indices
+            }
+            None => (0..schema.fields().len())
+                .filter(|&i| !dropped(schema.field(i).name()))
+                .collect(),
+        };
+        batch.project(&indices)
+    }
 }
 
 /// A transform's answer for one batch.
@@ -223,13 +282,23 @@ pub struct Applied {
     pub errors: Vec<(u32, String)>,
 }
 
-/// Applies an answer to the input batch the way the host does: merges columns by name, then
-/// drops the rows that were not kept or that failed.
-pub fn apply(input: &RecordBatch, output: Output) -> Result<Applied, ArrowError> {
+/// Applies an answer to the input batch the way the host does: merges columns by name, drops
+/// the rows that were not kept or that failed, then shapes the columns by the manifest's `drop`
+/// and `select` (in either output mode).
+pub fn apply(
+    input: &RecordBatch,
+    output: Output,
+    manifest: &Manifest,
+) -> Result<Applied, ArrowError> {
     let merge = match output {
+        Output::Replace(_) if manifest.copy.is_some() => {
+            return Err(ArrowError::InvalidArgumentError(
+                "manifest `copy` applies to merge answers only".into(),
+            ))
+        }
         Output::Replace(batch) => {
             return Ok(Applied {
-                batch,
+                batch: manifest.shape(batch)?,
                 rows: None,
                 errors: Vec::new(),
             })
@@ -252,6 +321,10 @@ pub fn apply(input: &RecordBatch, output: Output) -> Result<Applied, ArrowError>
         check_len(&format!("column `{name}`"), array.len())?;
         upsert_column(&mut schema_fields, &mut columns, &name, array);
     }
+    for copy in manifest.copy.iter().flatten() {
+        let array = field_at(input, &copy.path)?;
+        upsert_column(&mut schema_fields, &mut columns, &copy.name, array);
+    }
     let mut errors = Vec::new();
     if let Some(errs) = &merge.errors {
         check_len(ERROR_COLUMN, errs.len())?;
@@ -269,7 +342,10 @@ pub fn apply(input: &RecordBatch, output: Output) -> Result<Applied, ArrowError>
         input.schema().metadata().clone(),
     ));
     let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(n));
-    let merged = RecordBatch::try_new_with_options(schema, columns, &options)?;
+    // Shaped before rows are taken, so dropped columns are never copied.
+    let merged = manifest.shape(RecordBatch::try_new_with_options(
+        schema, columns, &options,
+    )?)?;
     if merge.keep.is_none() && errors.is_empty() {
         return Ok(Applied {
             batch: merged,
@@ -297,6 +373,51 @@ pub fn apply(input: &RecordBatch, output: Output) -> Result<Applied, ArrowError>
         rows: Some(rows),
         errors,
     })
+}
+
+/// The field of `batch` at a dotted path into structs (manifest key `copy`), as JMESPath reads
+/// `a.b.c`: a field of a null struct is null, and a missing field or a value that is not a struct
+/// gives nulls. A map on the way is an error: its keys are data, not a path the host follows.
+pub fn field_at(batch: &RecordBatch, path: &str) -> Result<ArrayRef, ArrowError> {
+    let n = batch.num_rows();
+    let nulls = || arrow_array::new_null_array(&DataType::Null, n);
+    let mut names = path.split('.');
+    let Some(mut current) = names.next().and_then(|c| batch.column_by_name(c)).cloned() else {
+        return Ok(nulls());
+    };
+    for name in names {
+        match current.data_type() {
+            DataType::Struct(_) => {}
+            DataType::Map(_, _) => {
+                return Err(ArrowError::InvalidArgumentError(format!(
+                    "copy `{path}`: `{name}` is read from a map, which the host does not follow"
+                )))
+            }
+            _ => return Ok(nulls()),
+        }
+        let parent = current.as_struct();
+        let Some(child) = parent.column_by_name(name) else {
+            return Ok(nulls());
+        };
+        current = with_parent_nulls(child, parent.nulls())?;
+    }
+    Ok(current)
+}
+
+/// `child` (a struct's field) with the struct's null rows made null too.
+pub fn with_parent_nulls(
+    child: &ArrayRef,
+    parent: Option<&arrow_buffer::NullBuffer>,
+) -> Result<ArrayRef, ArrowError> {
+    match parent {
+        // A null-typed child is all null already, and carries no validity.
+        Some(p) if p.null_count() > 0 && !child.data_type().is_null() => {
+            let nulls = arrow_buffer::NullBuffer::union(child.nulls(), Some(p));
+            let data = child.to_data().into_builder().nulls(nulls).build()?;
+            Ok(arrow_array::make_array(data))
+        }
+        _ => Ok(Arc::clone(child)),
+    }
 }
 
 /// Sets the column `name` (nullable): replaces the one of that name in place, or appends it.
@@ -373,7 +494,7 @@ mod tests {
         });
         // Through the wire form and back, as between guest and host.
         let out = Output::from_batch(out.into_batch(4).unwrap()).unwrap();
-        let applied = apply(&input(), out).unwrap();
+        let applied = apply(&input(), out, &Manifest::default()).unwrap();
         assert_eq!(applied.batch.num_rows(), 2);
         assert_eq!(applied.batch.num_columns(), 3);
         assert_eq!(applied.rows.unwrap().values().to_vec(), vec![0, 3]);
@@ -396,17 +517,150 @@ mod tests {
                 Arc::new(Int64Array::from(vec![9, 9, 9, 9])) as _,
             )],
         });
-        let applied = apply(&input(), out).unwrap();
+        let applied = apply(&input(), out, &Manifest::default()).unwrap();
         assert_eq!(applied.errors, vec![(1, "bad".to_string())]);
         assert_eq!(applied.batch.num_rows(), 3);
         assert_eq!(applied.batch.num_columns(), 2);
         assert_eq!(applied.rows.unwrap().values().to_vec(), vec![0, 2, 3]);
     }
 
+    fn names(batch: &RecordBatch) -> Vec<String> {
+        batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect()
+    }
+
+    fn strings(names: &[&str]) -> Option<Vec<String>> {
+        Some(names.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn manifest_drop_removes_columns_after_the_merge() {
+        let manifest = Manifest {
+            drop: strings(&["a", "c", "absent"]),
+            ..Manifest::default()
+        };
+        let out = Output::Merge(Merge {
+            keep: Some(BooleanArray::from(vec![true, false, true, true])),
+            errors: None,
+            columns: vec![
+                (
+                    "c".into(),
+                    Arc::new(Int64Array::from(vec![1, 2, 3, 4])) as _,
+                ),
+                (
+                    "d".into(),
+                    Arc::new(Int64Array::from(vec![5, 6, 7, 8])) as _,
+                ),
+            ],
+        });
+        let applied = apply(&input(), out, &manifest).unwrap();
+        assert_eq!(names(&applied.batch), vec!["b", "d"]);
+        assert_eq!(applied.batch.num_rows(), 3);
+        assert_eq!(applied.rows.unwrap().values().to_vec(), vec![0, 2, 3]);
+    }
+
+    #[test]
+    fn manifest_copy_sets_columns_from_input_paths_on_the_host() {
+        let tier: ArrayRef = Arc::new(StringArray::from(vec![Some("gold"), None, Some("free")]));
+        let customer: ArrayRef = Arc::new(arrow_array::StructArray::new(
+            vec![Field::new("tier", DataType::Utf8, true)].into(),
+            vec![tier],
+            Some(vec![true, true, false].into()),
+        ));
+        let id: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3]));
+        let batch = RecordBatch::try_from_iter(vec![("id", id), ("customer", customer)]).unwrap();
+        let copy = |name: &str, path: &str| CopyColumn {
+            name: name.into(),
+            path: path.into(),
+        };
+        let manifest = Manifest {
+            copy: Some(vec![
+                copy("tier", "customer.tier"),
+                copy("key", "id"),
+                copy("gone", "customer.nope"),
+                copy("flat", "id.deeper"),
+            ]),
+            select: strings(&["key", "tier", "gone", "flat", "n"]),
+            ..Manifest::default()
+        };
+        // The answer's columns are merged first, then the copies.
+        let n: ArrayRef = Arc::new(Int64Array::from(vec![7, 8, 9]));
+        let applied = apply(
+            &batch,
+            Output::with_columns(vec![("n".into(), n)]),
+            &manifest,
+        )
+        .unwrap();
+        assert_eq!(
+            names(&applied.batch),
+            vec!["key", "tier", "gone", "flat", "n"]
+        );
+        let tier = applied.batch.column(1).as_string::<i32>();
+        // Row 2's customer is null, so its tier is null though the child holds "free".
+        assert_eq!(
+            tier.iter().collect::<Vec<_>>(),
+            vec![Some("gold"), None, None]
+        );
+        assert_eq!(applied.batch.column(2).logical_null_count(), 3);
+        assert_eq!(applied.batch.column(3).logical_null_count(), 3);
+        // A replacing answer has no input rows to copy from.
+        assert!(apply(&batch, Output::Replace(batch.clone()), &manifest).is_err());
+    }
+
+    #[test]
+    fn manifest_select_keeps_only_its_columns_in_its_order() {
+        let manifest = Manifest {
+            select: strings(&["c", "absent", "a", "c"]),
+            ..Manifest::default()
+        };
+        let out = Output::with_columns(vec![(
+            "c".into(),
+            Arc::new(Int64Array::from(vec![1, 2, 3, 4])) as _,
+        )]);
+        let wire = Output::from_batch(out.into_batch(4).unwrap()).unwrap();
+        let applied = apply(&input(), wire, &manifest).unwrap();
+        assert_eq!(names(&applied.batch), vec!["c", "a"]);
+        assert_eq!(applied.batch.num_rows(), 4);
+        // Both: drop first, then select; and in replace mode too.
+        let manifest = Manifest {
+            drop: strings(&["a"]),
+            select: strings(&["a", "b"]),
+            ..Manifest::default()
+        };
+        let applied = apply(&input(), Output::Replace(input()), &manifest).unwrap();
+        assert_eq!(names(&applied.batch), vec!["b"]);
+        // Selecting nothing the batch has leaves its rows, with no columns.
+        let manifest = Manifest {
+            select: strings(&["absent"]),
+            ..Manifest::default()
+        };
+        let applied = apply(&input(), Output::with_columns(vec![]), &manifest).unwrap();
+        assert_eq!(
+            (applied.batch.num_rows(), applied.batch.num_columns()),
+            (4, 0)
+        );
+    }
+
+    #[test]
+    fn manifest_keys_are_absent_from_the_json_when_unused() {
+        // Hosts before `drop`/`select` refuse unknown keys: a guest that does not use them must
+        // not send them.
+        let json = serde_json::to_string(&Manifest::default()).unwrap();
+        assert_eq!(json, r#"{"reads":null}"#);
+        let m: Manifest =
+            serde_json::from_str(r#"{"reads":["a"],"drop":["b"],"select":null}"#).unwrap();
+        assert_eq!(m.drop, strings(&["b"]));
+        assert!(serde_json::from_str::<Manifest>(r#"{"dorp":[]}"#).is_err());
+    }
+
     #[test]
     fn merge_with_wrong_length_is_an_error() {
         let out = Output::keep(BooleanArray::from(vec![true]));
-        assert!(apply(&input(), out).is_err());
+        assert!(apply(&input(), out, &Manifest::default()).is_err());
     }
 
     #[test]

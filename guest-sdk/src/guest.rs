@@ -16,7 +16,8 @@ mod imp {
 
     use arrow_buffer::Buffer;
 
-    use crate::abi::{pack, Manifest};
+    use super::not_granted;
+    use crate::abi::pack;
     use crate::{ipc, Error, LogLevel, Transform};
 
     const ALIGN: usize = 8;
@@ -102,7 +103,7 @@ mod imp {
         drop(params);
         match built {
             Ok(t) => {
-                let manifest = Manifest { reads: t.reads() };
+                let manifest = crate::manifest_of(&t);
                 STATE.with_borrow_mut(|s| *s = Some(Box::new(t)));
                 answer(|out| {
                     out.clear();
@@ -144,6 +145,36 @@ mod imp {
     unsafe extern "C" {
         #[link_name = "log"]
         fn weir_log(level: i32, ptr: *const u8, len: usize);
+        // Linked only into guests that call `read_file`, so the others load on older hosts.
+        #[link_name = "read_file"]
+        fn weir_read_file(name: *const u8, name_len: usize, dst: *mut u8, dst_cap: usize) -> i64;
+    }
+
+    pub fn read_file(name: &str) -> Result<Vec<u8>, Error> {
+        // SAFETY: the host reads `name`, valid for this call, and writes nothing with capacity 0.
+        let size = unsafe { weir_read_file(name.as_ptr(), name.len(), std::ptr::null_mut(), 0) };
+        let Ok(size) = usize::try_from(size) else {
+            return Err(not_granted(name));
+        };
+        let mut bytes = Vec::new();
+        bytes
+            .try_reserve_exact(size)
+            .map_err(|_| Error::new(format!("file `{name}`: no memory for its {size} bytes")))?;
+        // SAFETY: the host writes at most `size` bytes, within the reserved capacity.
+        let written = unsafe {
+            weir_read_file(
+                name.as_ptr(),
+                name.len(),
+                bytes.as_mut_ptr(),
+                bytes.capacity(),
+            )
+        };
+        if usize::try_from(written).ok() != Some(size) {
+            return Err(Error::new(format!("file `{name}` changed size while read")));
+        }
+        // SAFETY: the host wrote `size` bytes at the start of the buffer.
+        unsafe { bytes.set_len(size) };
+        Ok(bytes)
     }
 
     pub fn log(level: LogLevel, message: &str) {
@@ -154,6 +185,21 @@ mod imp {
 
 #[cfg(target_arch = "wasm32")]
 pub use imp::{alloc, free, init, last_error, transform};
+
+#[cfg(target_arch = "wasm32")]
+pub(crate) use imp::read_file;
+
+/// The bytes of the granted file `name`: natively, from [`crate::testing::grant_file`].
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn read_file(name: &str) -> Result<Vec<u8>, crate::Error> {
+    crate::testing::granted(name).ok_or_else(|| not_granted(name))
+}
+
+fn not_granted(name: &str) -> crate::Error {
+    crate::Error::new(format!(
+        "no file `{name}` is granted (the transform's `files:` in the config grants them)"
+    ))
+}
 
 /// Sends a log line to the host (natively: to stderr, for tests).
 pub fn log(level: LogLevel, message: &str) {

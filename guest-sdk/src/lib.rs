@@ -1,9 +1,10 @@
 //! # weir guest SDK
 //!
 //! Write a weir transform as one Rust type: it is built from the `params` of its YAML route, it
-//! may declare which columns it reads, and it answers each Arrow [`RecordBatch`] with an
-//! [`Output`]: a row selection, new columns, or a whole new batch. [`export_transform!`] turns the
-//! type into a wasm module that speaks the weir ABI (see `guest-sdk/ABI.md`).
+//! may declare which columns it reads (and which the host drops or selects afterwards), and it
+//! answers each Arrow [`RecordBatch`] with an [`Output`]: a row selection, new columns, or a whole
+//! new batch. [`export_transform!`] turns the type into a wasm module that speaks the weir ABI
+//! (see `guest-sdk/ABI.md`). A transform may read the files its config grants with [`read_file`].
 //!
 //! ```
 //! use std::sync::Arc;
@@ -36,12 +37,14 @@
 #![deny(missing_docs)]
 
 pub mod abi;
+#[cfg(feature = "expr")]
+pub mod expr;
 #[doc(hidden)]
 pub mod guest;
 pub mod ipc;
 pub mod testing;
 
-pub use abi::{LogLevel, Manifest, Merge, Output};
+pub use abi::{CopyColumn, LogLevel, Manifest, Merge, Output};
 pub use arrow_array;
 pub use arrow_schema;
 pub use serde_json;
@@ -87,8 +90,45 @@ pub trait Transform: Sized + 'static {
         None
     }
 
+    /// Columns to remove from the batch after the answer is applied (manifest key `drop`), or
+    /// `None`. A transform that consumes columns drops them on the host, without their data
+    /// ever crossing the boundary.
+    fn drops(&self) -> Option<Vec<String>> {
+        None
+    }
+
+    /// The only columns that remain after the answer is applied, in this order (manifest key
+    /// `select`), or `None` to keep them all. Names the batch lacks are left out.
+    fn selects(&self) -> Option<Vec<String>> {
+        None
+    }
+
+    /// Columns the host sets from the input itself (manifest key `copy`): a transform that
+    /// passes fields through names them here, and their data never crosses the boundary.
+    fn copies(&self) -> Option<Vec<abi::CopyColumn>> {
+        None
+    }
+
     /// Transforms one batch, holding the columns of [`Transform::reads`].
     fn transform(&mut self, batch: RecordBatch) -> Result<Output, Error>;
+}
+
+/// The manifest a transform declares to the host at init.
+pub(crate) fn manifest_of<T: Transform>(t: &T) -> Manifest {
+    Manifest {
+        reads: t.reads(),
+        drop: t.drops(),
+        select: t.selects(),
+        copy: t.copies(),
+    }
+}
+
+/// The bytes of a file the route's config grants this transform (`files: { name: path }`), read
+/// through the `weir.read_file` import; typically called once, from [`Transform::new`]. A name the
+/// config does not grant is an error: the sandbox offers no other files. Natively (in tests) the
+/// files come from [`testing::grant_file`].
+pub fn read_file(name: &str) -> Result<Vec<u8>, Error> {
+    guest::read_file(name)
 }
 
 /// Writes a line to the host's log, tagged with the plugin and route.

@@ -6,11 +6,12 @@
 //!
 //! The modules follow the data: [`source`] -> [`decode`] -> [`route`] -> [`runtime`] (wasm
 //! transforms) -> [`sink`], with [`offsets`] committing what the sinks made durable, and
-//! [`pipeline`] driving it all.
+//! [`pipeline`] driving it all. [`eval`] is `weir eval`, for trying expressions.
 #![deny(missing_docs)]
 
 pub mod config;
 pub mod decode;
+pub mod eval;
 pub mod offsets;
 pub mod pipeline;
 pub mod route;

@@ -44,6 +44,17 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Evaluates an expression on JSON documents from stdin (one per line, or one whole
+    /// document) and prints each result as compact JSON, one per line. Exit code 2: the
+    /// expression does not parse; 1: a document failed.
+    Eval {
+        /// The expression: JMESPath, with weir's extensions (docs/EXPRESSIONS.md).
+        expression: String,
+        /// Evaluate column-wise, as the plugins do: the documents (objects) become one Arrow
+        /// batch first, so results carry Arrow's types.
+        #[arg(long)]
+        arrow: bool,
+    },
 }
 
 /// Exit codes: 0 done, 1 runtime failure, 2 invalid config.
@@ -54,6 +65,7 @@ fn main() -> ExitCode {
     init_logging(cli.log_format);
     match cli.command {
         Command::Validate { config } => validate(&config),
+        Command::Eval { expression, arrow } => eval(&expression, arrow),
         Command::Run {
             config,
             summary_json,
@@ -123,6 +135,23 @@ fn validate(path: &std::path::Path) -> ExitCode {
         Err(e) => {
             eprintln!("{}: {e:#}", path.display());
             ExitCode::from(EXIT_INVALID)
+        }
+    }
+}
+
+fn eval(expression: &str, arrow: bool) -> ExitCode {
+    let stdin = std::io::stdin().lock();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match weir::eval::run(expression, stdin, arrow, &mut out, &mut std::io::stderr()) {
+        Ok(outcome) if outcome.failed == 0 => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e @ weir::eval::EvalCliError::Expression(_)) => {
+            eprintln!("weir eval: {e}");
+            ExitCode::from(EXIT_INVALID)
+        }
+        Err(e) => {
+            eprintln!("weir eval: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -281,7 +281,7 @@ routes:
     match: orders
     transforms:
       - plugin: builtin:filter
-        params: {{ column: amount, op: ">", value: 100 }}
+        params: {{ where: "amount > `100`" }}
     sink:
       parquet: {{ path: "{out}", max_rows: 3000, max_age: 1s }}
   - name: payments

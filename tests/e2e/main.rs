@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod harness;
+mod plugins;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -149,7 +150,7 @@ fn every_message_is_accounted_for_by_key() {
     assert_eq!(committed, input.messages.len() as i64);
 
     // An independent reader (pyarrow) reads the files as standard Parquet.
-    let checked = pyarrow_read(&out);
+    let checked = pyarrow_read(&out, &[]);
     assert_eq!(checked["rows"], input.big_orders.len());
     let ids: BTreeSet<String> = checked["ids"]
         .as_array()
@@ -305,8 +306,21 @@ fn validate_checks_config_and_plugins_without_connecting() {
             vec!["bacth", "line 5", "source.kafka"],
         ),
         (
-            good.replace(r#"op: ">""#, r#"op: "=~""#),
-            vec!["plugin builtin:filter", "init failed", "invalid params"],
+            good.replace("amount > `100`", "amount >> `100`"),
+            vec![
+                "plugin builtin:filter",
+                "init failed",
+                "where: ",
+                "at position 8",
+                "amount >> `100`\n",
+            ],
+        ),
+        (
+            good.replace(
+                "      - plugin: builtin:filter\n",
+                "      - plugin: builtin:filter\n        files: { fx: ./no-such.csv }\n",
+            ),
+            vec!["routes[0].transforms[0].files.fx", "no-such.csv"],
         ),
         (
             good.replace("match: orders", "match: '(orders'"),
@@ -328,8 +342,9 @@ fn validate_checks_config_and_plugins_without_connecting() {
     }
 }
 
-/// Reads a Parquet folder with pyarrow (installed by tests/run.sh into tests/.venv).
-fn pyarrow_read(dir: &std::path::Path) -> serde_json::Value {
+/// Reads a Parquet folder with pyarrow (installed by tests/run.sh into tests/.venv), and the
+/// values of `columns` in each row (`records`).
+fn pyarrow_read(dir: &std::path::Path, columns: &[&str]) -> serde_json::Value {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     let venv = std::path::Path::new(root).join("tests/.venv/bin/python");
     let python = std::env::var("WEIR_PYTHON")
@@ -344,6 +359,7 @@ fn pyarrow_read(dir: &std::path::Path) -> serde_json::Value {
     let out = Command::new(&python)
         .arg(std::path::Path::new(root).join("tests/python/read_parquet.py"))
         .arg(dir)
+        .args((!columns.is_empty()).then(|| columns.join(",")))
         .output()
         .unwrap_or_else(|e| panic!("{}: {e} (tests/run.sh installs pyarrow)", python.display()));
     assert!(
@@ -408,4 +424,51 @@ fn a_failing_user_plugin_dead_letters_its_batches_and_other_routes_flow() {
         "the orders route kept flowing"
     );
     assert_eq!(work.committed_total(1), input.messages.len() as i64);
+}
+
+/// `weir eval` as a user runs it: documents on stdin, one result per line, exit codes 0, 1, 2.
+#[test]
+fn eval_prints_results_and_exits_by_outcome() {
+    use std::io::Write as _;
+    let run = |args: &[&str], input: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .arg("eval")
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let docs = "{\"amount\": 150, \"items\": [{\"sku\": \"a\", \"qty\": 2}, {\"sku\": \"b\", \"qty\": 1}]}\n{\"amount\": 5, \"items\": []}\n";
+    let (code, out, _) = run(&["items[?qty > `1`].sku"], docs);
+    assert_eq!((code, out.as_str()), (Some(0), "[\"a\"]\n[]\n"));
+    let (code, out, _) = run(
+        &["--arrow", "{big: amount > `100`, n: length(items)}"],
+        docs,
+    );
+    assert_eq!(
+        (code, out.as_str()),
+        (Some(0), "{\"big\":true,\"n\":2}\n{\"big\":false,\"n\":0}\n")
+    );
+    // A document that fails: reported with its number, the others still printed, exit 1.
+    let (code, out, err) = run(&["abs(amount)"], "{\"amount\": -2}\n{\"amount\": \"x\"}\n");
+    assert_eq!((code, out.as_str()), (Some(1), "2\n"));
+    assert!(err.contains("document 2: abs()"), "{err}");
+    // An expression that does not parse: exit 2, with the position and a caret.
+    let (code, _, err) = run(&["items[?qty >"], docs);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("at position 12") && err.contains('^'), "{err}");
 }

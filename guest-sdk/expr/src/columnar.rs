@@ -17,7 +17,8 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::*;
 use arrow_array::{
     make_array, new_null_array, Array, ArrayRef, BooleanArray, Datum, Float64Array, Int64Array,
-    ListArray, NullArray, PrimitiveArray, RecordBatch, StringArray, StructArray, UInt32Array,
+    ListArray, NullArray, PrimitiveArray, RecordBatch, Scalar, StringArray, StructArray,
+    UInt32Array,
 };
 use arrow_buffer::{BooleanBuffer, NullBuffer, OffsetBuffer};
 use arrow_schema::{DataType, Field, Fields};
@@ -53,10 +54,14 @@ impl Col {
     }
 }
 
+/// A literal as a column of `n` rows: one row built once, then repeated by `take`.
 fn broadcast(v: &Value, n: usize) -> Result<ArrayRef, EvalError> {
     match v {
         Value::Null => Ok(Arc::new(NullArray::new(n))),
-        v => from_values(&vec![v.clone(); n], false),
+        v => {
+            let one = from_values(std::slice::from_ref(v), false)?;
+            take(&one, &UInt32Array::from(vec![0u32; n]))
+        }
     }
 }
 
@@ -545,23 +550,15 @@ fn multi_list(ast: &Ast, items: &[Ast], cur: &ArrayRef, n: usize) -> Res {
 
 fn multi_hash(pairs: &[(String, Ast)], cur: &ArrayRef, n: usize) -> Res {
     let current = Col::Array(Arc::clone(cur));
-    let mut fields: Vec<Field> = Vec::with_capacity(pairs.len());
-    let mut columns: Vec<ArrayRef> = Vec::with_capacity(pairs.len());
+    // A repeated key: the later one wins, in the first one's place, as in a JSON object.
+    let mut results: indexmap::IndexMap<&str, ArrayRef> = indexmap::IndexMap::new();
     for (key, x) in pairs {
-        let array = eval(x, &current, n)?.into_array(n)?;
-        let field = Field::new(key, array.data_type().clone(), true);
-        // A repeated key: the later one wins, as in a JSON object.
-        match fields.iter().position(|f| f.name() == key) {
-            Some(i) => {
-                fields[i] = field;
-                columns[i] = array;
-            }
-            None => {
-                fields.push(field);
-                columns.push(array);
-            }
-        }
+        results.insert(key, eval(x, &current, n)?.into_array(n)?);
     }
+    let (fields, columns): (Vec<Field>, Vec<ArrayRef>) = results
+        .into_iter()
+        .map(|(k, a)| (Field::new(k, a.data_type().clone(), true), a))
+        .unzip();
     let nulls = cur.logical_nulls();
     if fields.is_empty() {
         return Ok(Col::Array(Arc::new(StructArray::new_empty_fields(
@@ -787,7 +784,20 @@ fn compare(op: CmpOp, a: Col, b: Col, n: usize) -> Res {
     if let (Col::Scalar(x), Col::Scalar(y)) = (&a, &b) {
         return Ok(Col::Scalar(interp::compare(op, x, y)));
     }
-    let (a, b) = (a.into_array(n)?, b.into_array(n)?);
+    // A literal side stays one row, compared as an Arrow scalar: nothing is broadcast.
+    let one_row = |c: Col| -> Result<(ArrayRef, bool), EvalError> {
+        match c {
+            Col::Scalar(v) => Ok((from_values(std::slice::from_ref(&v), false)?, true)),
+            Col::Array(a) => Ok((a, false)),
+        }
+    };
+    let ((a, a_scalar), (b, b_scalar)) = (one_row(a)?, one_row(b)?);
+    // Logical nulls: a `NullArray` has no null buffer, yet every row of it is null.
+    let valid = |x: &ArrayRef, scalar: bool| match (scalar, x.logical_null_count() == 0) {
+        (false, _) => validity(x.as_ref()),
+        (true, true) => BooleanBuffer::new_set(n),
+        (true, false) => BooleanBuffer::new_unset(n),
+    };
     let (ka, kb) = (kind_of(a.data_type()), kind_of(b.data_type()));
     let ordering = !matches!(op, CmpOp::Eq | CmpOp::Ne);
     if ordering {
@@ -802,11 +812,17 @@ fn compare(op: CmpOp, a: Col, b: Col, n: usize) -> Res {
             ka,
             Some(Kind::Number | Kind::String | Kind::Boolean | Kind::Timestamp)
         );
-    let (va, vb) = (validity(a.as_ref()), validity(b.as_ref()));
+    let (va, vb) = (valid(&a, a_scalar), valid(&b, b_scalar));
     if !same_scalar_kind {
         if ka == kb || ka.is_none() || kb.is_none() {
             // Deep equality of lists or objects (or types we don't know): row by row.
-            let (x, y) = (to_values(a.as_ref())?, to_values(b.as_ref())?);
+            let rows = |x: &ArrayRef, scalar: bool| -> Result<Vec<Value>, EvalError> {
+                match scalar {
+                    true => Ok(vec![to_values(x.as_ref())?.remove(0); n]),
+                    false => to_values(x.as_ref()),
+                }
+            };
+            let (x, y) = (rows(&a, a_scalar)?, rows(&b, b_scalar)?);
             let r: BooleanArray = x
                 .iter()
                 .zip(&y)
@@ -829,7 +845,16 @@ fn compare(op: CmpOp, a: Col, b: Col, n: usize) -> Res {
     let Some((a, b)) = unify(&a, &b, true)? else {
         return Err(EvalError::UnsupportedType(a.data_type().to_string()));
     };
-    let (a, b): (&dyn Datum, &dyn Datum) = (&a, &b);
+    let scalar = |x: &ArrayRef, is: bool| is.then(|| Scalar::new(Arc::clone(x)));
+    let (sa, sb) = (scalar(&a, a_scalar), scalar(&b, b_scalar));
+    let a: &dyn Datum = match &sa {
+        Some(s) => s,
+        None => &a,
+    };
+    let b: &dyn Datum = match &sb {
+        Some(s) => s,
+        None => &b,
+    };
     let r = match op {
         CmpOp::Eq => arrow_ord::cmp::eq(a, b)?,
         CmpOp::Ne => arrow_ord::cmp::neq(a, b)?,

@@ -143,6 +143,28 @@ impl Expr {
         })
     }
 
+    /// An expression from a syntax tree, such as a part of a parsed one; `source` is the text
+    /// it shows in messages.
+    pub fn from_ast(ast: Ast, source: impl Into<String>) -> Expr {
+        Expr {
+            source: source.into(),
+            ast,
+        }
+    }
+
+    /// The dotted path (`customer.name`) when the expression is nothing but fields into
+    /// objects, which a host can follow without evaluating anything; `None` otherwise.
+    pub fn field_path(&self) -> Option<String> {
+        fn path(ast: &Ast) -> Option<String> {
+            match ast {
+                Ast::Field(name) if !name.contains('.') && !name.is_empty() => Some(name.clone()),
+                Ast::Subexpr(l, r) => Some(format!("{}.{}", path(l)?, path(r)?)),
+                _ => None,
+            }
+        }
+        path(&self.ast)
+    }
+
     /// The expression text.
     pub fn source(&self) -> &str {
         &self.source

@@ -50,7 +50,7 @@ impl Tok {
             Tok::Quoted(s) => format!("quoted identifier \"{s}\""),
             Tok::Literal(v) => format!("literal `{v}`"),
             Tok::Number(n) => format!("number {n}"),
-            Tok::Eof => "the end of the expression".into(),
+            Tok::Eof => "end of the expression".into(),
             other => format!("`{}`", other.symbol()),
         }
     }

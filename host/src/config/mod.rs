@@ -259,6 +259,11 @@ pub struct TransformConfig {
     /// The plugin's params; they reach it as JSON.
     #[serde(default = "defaults::params")]
     pub params: serde_json::Value,
+    /// Files the plugin may read, by name: `{ fx: data/fx.csv }` (paths relative to the config
+    /// file, at most 256 MiB each). They are read once when the transform loads, and the plugin
+    /// reads them by name through `weir.read_file`; it can open no other file.
+    #[serde(default)]
+    pub files: BTreeMap<String, PathBuf>,
 }
 
 /// Sinks.
@@ -619,6 +624,14 @@ impl LoadedConfig {
                         self.resolve(Path::new(&t.plugin)).display()
                     ));
                 }
+                for (name, path) in &t.files {
+                    if name.is_empty() {
+                        p.push(format!("{at}.transforms[{j}].files: a grant with no name"));
+                    }
+                    if let Err(e) = crate::runtime::check_granted_file(&self.resolve(path)) {
+                        p.push(format!("{at}.transforms[{j}].files.{name}: {e}"));
+                    }
+                }
             }
             match &r.sink {
                 SinkConfig::Parquet(s) if s.max_rows == 0 => {
@@ -715,7 +728,7 @@ source:
   kafka: { brokers: embedded, group_id: '', topics: [] }
 routes:
   - match: '('
-    transforms: [ { plugin: 'builtin:nope' }, { plugin: ./missing.wasm } ]
+    transforms: [ { plugin: 'builtin:nope' }, { plugin: ./missing.wasm, files: { fx: ./nope.csv } } ]
     sink: { kafka: { topic: '' } }
 runtime: { memory_limit: 1KiB }
 ";
@@ -729,11 +742,52 @@ runtime: { memory_limit: 1KiB }
             "routes[0].match",
             "routes[0].transforms[0].plugin",
             "routes[0].transforms[1].plugin",
+            "routes[0].transforms[1].files.fx",
             "routes[0].sink.kafka.topic",
             "runtime.memory_limit",
         ] {
             assert!(all.contains(key), "missing {key} in:\n{all}");
         }
+    }
+
+    #[test]
+    fn granted_files_resolve_against_the_config_and_are_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("data")).unwrap();
+        std::fs::write(dir.path().join("data/fx.csv"), "currency,rate\n").unwrap();
+        // A sparse file just over the cap costs no disk.
+        let big = std::fs::File::create(dir.path().join("data/big.bin")).unwrap();
+        big.set_len(crate::runtime::MAX_FILE_BYTES + 1).unwrap();
+        let text = MINIMAL.replace(
+            "    sink:",
+            "    transforms:\n      - { plugin: 'builtin:filter', files: { fx: data/fx.csv } }\n    sink:",
+        );
+        let file = dir.path().join("weir.yaml");
+        let c = LoadedConfig::from_str(&text, &file).unwrap();
+        let t = &c.config.routes[0].transforms[0];
+        assert!(c.resolve(&t.files["fx"]).is_file());
+        let ConfigError::Invalid { problems, .. } =
+            LoadedConfig::from_str(&text.replace("data/fx.csv", "data/big.bin"), &file)
+                .unwrap_err()
+        else {
+            panic!("a file over the cap is refused")
+        };
+        assert!(
+            problems[0].contains("files.fx") && problems[0].contains("256 MiB"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn params_keep_the_order_the_yaml_gives() {
+        // `columns:` of project makes columns in this order.
+        let text = MINIMAL.replace(
+            "    sink:",
+            "    transforms:\n      - plugin: 'builtin:project'\n        params: { columns: { z: a, b: c, m: d } }\n    sink:",
+        );
+        let c = load(&text).unwrap().config;
+        let json = serde_json::to_string(&c.routes[0].transforms[0].params).unwrap();
+        assert_eq!(json, r#"{"columns":{"z":"a","b":"c","m":"d"}}"#);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::config::{ErrorPolicy, LoadedConfig, SinkConfig};
 use crate::decode::Decoder;
 use crate::offsets::{OffsetTracker, Partition, Progress, WriteFailed};
 use crate::route::{run_chain, Router};
-use crate::runtime::{Instance, Plugin, Runtime, RuntimeError, TransformFailure};
+use crate::runtime::{FileGrants, Instance, Plugin, Runtime, RuntimeError, TransformFailure};
 use crate::sink::dead_letter::{DeadLetter, Reason};
 use crate::sink::kafka::KafkaSink;
 use crate::sink::parquet::ParquetSink;
@@ -120,7 +120,8 @@ pub fn load_transforms(
                     p
                 }
             };
-            stages.push(plugin.instantiate(route.display_name(), &t.params)?);
+            let files = FileGrants::read(&t.plugin, &t.files, base)?;
+            stages.push(plugin.instantiate(route.display_name(), &t.params, files)?);
         }
         out.push(stages);
     }

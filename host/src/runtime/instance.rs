@@ -12,7 +12,7 @@ use wasmtime::{Memory, Store, StoreLimitsBuilder, Trap, TypedFunc};
 use weir_guest_sdk::abi::{self, Applied, Manifest, Output};
 use weir_guest_sdk::ipc;
 
-use super::{HostState, Plugin, RuntimeError, EPOCH_TICK};
+use super::{FileGrants, HostState, Plugin, RuntimeError, EPOCH_TICK};
 
 /// Why one call failed. The batch fails; the worker goes on.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -48,6 +48,7 @@ pub struct Instance {
     plugin: Plugin,
     route: Arc<str>,
     params: serde_json::Value,
+    files: FileGrants,
     manifest: Manifest,
     live: Option<Live>,
     /// The input IPC stream, reused across calls.
@@ -59,13 +60,15 @@ impl Instance {
         plugin: &Plugin,
         route: &str,
         params: &serde_json::Value,
+        files: FileGrants,
     ) -> Result<Self, RuntimeError> {
         let route: Arc<str> = route.into();
-        let (live, manifest) = instantiate(plugin, &route, params)?;
+        let (live, manifest) = instantiate(plugin, &route, params, &files)?;
         Ok(Instance {
             plugin: plugin.clone(),
             route,
             params: params.clone(),
+            files,
             manifest,
             live: Some(live),
             scratch: Vec::new(),
@@ -85,7 +88,7 @@ impl Instance {
     /// Runs one batch through the plugin and applies the answer to the full batch.
     pub fn call(&mut self, batch: &RecordBatch) -> Result<Applied, TransformFailure> {
         if self.live.is_none() {
-            let (live, _) = instantiate(&self.plugin, &self.route, &self.params)
+            let (live, _) = instantiate(&self.plugin, &self.route, &self.params, &self.files)
                 .map_err(|e| TransformFailure::Reinstantiate(e.to_string()))?;
             self.live = Some(live);
         }
@@ -106,7 +109,8 @@ impl Instance {
             self.live = None;
         }
         let output = result?;
-        abi::apply(batch, output).map_err(|e| TransformFailure::BadOutput(e.to_string()))
+        abi::apply(batch, output, &self.manifest)
+            .map_err(|e| TransformFailure::BadOutput(e.to_string()))
     }
 }
 
@@ -118,6 +122,7 @@ fn instantiate(
     plugin: &Plugin,
     route: &Arc<str>,
     params: &serde_json::Value,
+    files: &FileGrants,
 ) -> Result<(Live, Manifest), RuntimeError> {
     let name = plugin.name();
     let abi_err = |message: String| RuntimeError::Abi {
@@ -135,6 +140,7 @@ fn instantiate(
         HostState {
             limits,
             tag: format!("{route}/{name}").into(),
+            files: files.clone(),
         },
     );
     store.limiter(|s| &mut s.limits);
@@ -191,7 +197,13 @@ fn instantiate(
             .map_err(|e| TransformFailure::Trap(describe(&e)))?;
         read_answer(&mut live, r)
     })()
-    .map_err(|e| init_err(e.to_string()))?;
+    .map_err(|e| {
+        init_err(match e {
+            // "init failed: <the guest's words>", not "init failed: failed: ...".
+            TransformFailure::Guest(message) => message,
+            other => other.to_string(),
+        })
+    })?;
     let manifest: Manifest = serde_json::from_slice(&answer)
         .map_err(|e| abi_err(format!("weir_init answered an invalid manifest: {e}")))?;
     Ok((live, manifest))

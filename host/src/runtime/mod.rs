@@ -1,13 +1,16 @@
 //! The wasm runtime: one [`wasmtime::Engine`] for the process, each plugin compiled once (and
 //! cached on disk across runs), one sandboxed instance per route and transform.
 //!
-//! The sandbox (invariant 5): a guest gets only the `weir.log` import; every call runs under an
-//! epoch deadline (the time budget) and a linear-memory cap; a trap fails that batch, and the
+//! The sandbox (invariant 5): a guest gets only the `weir.log` import and `weir.read_file`, which
+//! reads only the files its transform's config grants (read once, at load); every call runs under
+//! an epoch deadline (the time budget) and a linear-memory cap; a trap fails that batch, and the
 //! instance is dropped and re-instantiated before the next call, never re-entered.
 
 mod cache;
 mod instance;
 
+use std::collections::BTreeMap;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -36,6 +39,8 @@ const EPOCH_TICK: Duration = Duration::from_millis(5);
 const MAX_MODULE_BYTES: usize = 64 << 20;
 /// A guest log line is cut to this many bytes.
 const MAX_LOG_BYTES: u32 = 4096;
+/// A file granted to a transform (`files:`) may hold at most this many bytes.
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
 
 /// Errors of loading and running plugins. Each names the plugin.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +72,16 @@ pub enum RuntimeError {
         /// What is wrong.
         message: String,
     },
+    /// A file the config grants could not be read.
+    #[error("plugin {plugin}: file `{name}`: {message}")]
+    File {
+        /// The plugin.
+        plugin: String,
+        /// The grant's name.
+        name: String,
+        /// Why.
+        message: String,
+    },
     /// `weir_init` refused its params.
     #[error("plugin {plugin}: init failed: {message}")]
     Init {
@@ -91,6 +106,77 @@ pub(crate) struct HostState {
     limits: wasmtime::StoreLimits,
     /// `route/plugin`, for log lines.
     tag: Arc<str>,
+    /// What `weir.read_file` may read.
+    files: FileGrants,
+}
+
+/// The files a transform's config grants it (`files: { name: path }`), read once when the
+/// transform loads; cheap to clone. The guest reads them through `weir.read_file`, and nothing else
+/// of the file system.
+#[derive(Debug, Clone, Default)]
+pub struct FileGrants(Arc<BTreeMap<String, Vec<u8>>>);
+
+impl FileGrants {
+    /// Reads each granted file (paths relative to `base`, the config's folder) for `plugin`.
+    pub fn read(
+        plugin: &str,
+        files: &BTreeMap<String, PathBuf>,
+        base: &Path,
+    ) -> Result<Self, RuntimeError> {
+        let mut read = BTreeMap::new();
+        for (name, path) in files {
+            let bytes =
+                read_granted_file(&base.join(path)).map_err(|message| RuntimeError::File {
+                    plugin: plugin.into(),
+                    name: name.clone(),
+                    message,
+                })?;
+            read.insert(name.clone(), bytes);
+        }
+        Ok(FileGrants(Arc::new(read)))
+    }
+
+    /// Grants from bytes in memory.
+    pub fn from_bytes(files: impl IntoIterator<Item = (String, Vec<u8>)>) -> Self {
+        FileGrants(Arc::new(files.into_iter().collect()))
+    }
+}
+
+/// Checks that `path` can be granted: a file of at most [`MAX_FILE_BYTES`] (`weir validate`).
+pub fn check_granted_file(path: &Path) -> Result<(), String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{}: not a file", path.display()));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_big(path));
+    }
+    Ok(())
+}
+
+/// Reads a granted file, refusing one over [`MAX_FILE_BYTES`] without reading it (nor more
+/// than the cap of one that grows meanwhile).
+fn read_granted_file(path: &Path) -> Result<Vec<u8>, String> {
+    check_granted_file(path)?;
+    let err = |e: std::io::Error| format!("{}: {e}", path.display());
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(err)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(err)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big(path));
+    }
+    Ok(bytes)
+}
+
+fn too_big(path: &Path) -> String {
+    format!(
+        "{}: over {} MiB, the cap for a granted file",
+        path.display(),
+        MAX_FILE_BYTES >> 20
+    )
 }
 
 /// The process-wide runtime.
@@ -112,6 +198,7 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         linker
             .func_wrap(abi::IMPORT_MODULE, abi::IMPORT_LOG, guest_log)
+            .and_then(|l| l.func_wrap(abi::IMPORT_MODULE, abi::IMPORT_READ_FILE, guest_read_file))
             .map_err(|e| RuntimeError::Engine(e.to_string()))?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         {
@@ -285,6 +372,48 @@ fn guest_log(mut caller: Caller<'_, HostState>, level: i32, ptr: i32, len: i32) 
     }
 }
 
+/// The `weir.read_file` import: the size of the granted file `name`, its bytes copied to `dst`
+/// when `dst_cap` is at least that, `-1` when `name` is not granted. A range outside the guest's
+/// memory traps (the error below), so a bad pointer fails the call, never the host.
+fn guest_read_file(
+    mut caller: Caller<'_, HostState>,
+    name_ptr: i32,
+    name_len: i32,
+    dst_ptr: i32,
+    dst_cap: i32,
+) -> wasmtime::Result<i64> {
+    let memory = caller
+        .get_export(abi::exports::MEMORY)
+        .and_then(|e| e.into_memory())
+        .ok_or_else(|| wasmtime::format_err!("read_file: the guest exports no memory"))?;
+    let (data, state) = memory.data_and_store_mut(&mut caller);
+    let name = &data[guest_span(data.len(), name_ptr, name_len as u32 as usize)?];
+    let Some(file) = std::str::from_utf8(name)
+        .ok()
+        .and_then(|n| state.files.0.get(n))
+    else {
+        return Ok(-1);
+    };
+    // Pointers and lengths are unsigned 32-bit, as everywhere in the ABI.
+    if dst_cap as u32 as usize >= file.len() {
+        let dst = guest_span(data.len(), dst_ptr, file.len())?;
+        data[dst].copy_from_slice(file);
+    }
+    Ok(file.len() as i64)
+}
+
+/// The range `ptr..ptr + len` of a guest memory of `size` bytes, or an error (a trap) when it
+/// does not lie inside.
+fn guest_span(size: usize, ptr: i32, len: usize) -> wasmtime::Result<std::ops::Range<usize>> {
+    let start = ptr as u32 as usize;
+    match start.checked_add(len) {
+        Some(end) if end <= size => Ok(start..end),
+        _ => Err(wasmtime::format_err!(
+            "read_file: {start:#x}+{len} lies outside the guest's {size} bytes of memory"
+        )),
+    }
+}
+
 /// A compiled, linked plugin: instantiates cheaply, as often as needed.
 #[derive(Clone)]
 pub struct Plugin {
@@ -299,13 +428,14 @@ impl Plugin {
         &self.name
     }
 
-    /// A fresh instance, initialized with `params`, for the route `route`.
+    /// A fresh instance for the route `route`, initialized with `params`, that may read `files`.
     pub fn instantiate(
         &self,
         route: &str,
         params: &serde_json::Value,
+        files: FileGrants,
     ) -> Result<Instance, RuntimeError> {
-        Instance::new(self, route, params)
+        Instance::new(self, route, params, files)
     }
 }
 

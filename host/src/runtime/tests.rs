@@ -73,20 +73,47 @@ fn empty_answer(rows: usize) -> Vec<u8> {
 fn guest(rt: &Runtime, body: &str, answer: &[u8]) -> Instance {
     rt.compile("test", wat_guest(body, answer).as_bytes())
         .unwrap()
-        .instantiate("route", &serde_json::json!({}))
+        .instantiate("route", &serde_json::json!({}), FileGrants::default())
         .unwrap()
+}
+
+/// A built-in plugin instantiated with `params` (and `files`). Each built-in is compiled once for
+/// all the tests (a large one takes seconds).
+fn load_builtin(
+    name: &str,
+    params: serde_json::Value,
+    files: FileGrants,
+) -> Result<Instance, RuntimeError> {
+    static RUNTIME: std::sync::OnceLock<Runtime> = std::sync::OnceLock::new();
+    static COMPILED: std::sync::Mutex<Vec<(String, Plugin)>> = std::sync::Mutex::new(Vec::new());
+    let plugin = {
+        let mut compiled = COMPILED.lock().unwrap();
+        match compiled.iter().find(|(n, _)| n == name) {
+            Some((_, p)) => p.clone(),
+            None => {
+                let rt = RUNTIME.get_or_init(runtime);
+                let p = rt.load(&format!("builtin:{name}"), Path::new("."))?;
+                compiled.push((name.to_string(), p.clone()));
+                p
+            }
+        }
+    };
+    plugin.instantiate("r", &params, files)
+}
+
+fn names(batch: &RecordBatch) -> Vec<String> {
+    let schema = batch.schema();
+    schema.fields().iter().map(|f| f.name().clone()).collect()
 }
 
 #[test]
 fn builtin_filter_selects_rows_and_reads_one_column() {
-    let rt = runtime();
-    let plugin = rt.load("builtin:filter", Path::new(".")).unwrap();
-    let mut inst = plugin
-        .instantiate(
-            "r",
-            &serde_json::json!({"column": "amount", "op": ">=", "value": 7}),
-        )
-        .unwrap();
+    let mut inst = load_builtin(
+        "filter",
+        serde_json::json!({"where": "amount >= `7`"}),
+        FileGrants::default(),
+    )
+    .unwrap();
     assert_eq!(inst.manifest().reads, Some(vec!["amount".to_string()]));
     let out = inst.call(&batch(10, 3)).unwrap();
     assert_eq!(out.batch.num_rows(), 3);
@@ -99,18 +126,105 @@ fn builtin_filter_selects_rows_and_reads_one_column() {
 }
 
 #[test]
-fn builtin_filter_refuses_bad_params_at_init() {
-    let rt = runtime();
-    let plugin = rt.load("builtin:filter", Path::new(".")).unwrap();
-    let e = plugin
-        .instantiate(
-            "r",
-            &serde_json::json!({"column": "a", "op": "~~", "value": 1}),
-        )
-        .err()
-        .unwrap();
-    assert!(matches!(e, RuntimeError::Init { .. }), "{e}");
-    assert!(e.to_string().contains("invalid params"), "{e}");
+fn builtins_refuse_bad_params_at_init_with_the_position() {
+    // (plugin, params, expected text); an expression's error also gives the position.
+    let cases = [
+        (
+            "filter",
+            serde_json::json!({"where": "amount >= "}),
+            "where: ",
+        ),
+        (
+            "filter",
+            serde_json::json!({"column": "a"}),
+            "invalid params",
+        ),
+        (
+            "project",
+            serde_json::json!({"select": "{id: id, eur: amount *}"}),
+            "select: ",
+        ),
+        (
+            "project",
+            serde_json::json!({"columns": {"x": "a ||"}}),
+            "columns.x: ",
+        ),
+        (
+            "enrich",
+            serde_json::json!({"table": "fx", "on": "(currency", "key": "currency"}),
+            "on: ",
+        ),
+        (
+            "mask",
+            serde_json::json!({"fields": {"a..b": {"fixed": "x"}}}),
+            "fields.a..b: not a field path",
+        ),
+    ];
+    for (plugin, params, expect) in cases {
+        let e = load_builtin(plugin, params.clone(), FileGrants::default())
+            .err()
+            .unwrap_or_else(|| panic!("{plugin} took {params}"));
+        assert!(matches!(e, RuntimeError::Init { .. }), "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains(expect),
+            "{plugin}: expected `{expect}` in {text}"
+        );
+        if expect.ends_with(": ") {
+            assert!(text.contains("at position"), "{plugin}: {text}");
+        }
+    }
+}
+
+#[test]
+fn builtin_project_enrich_and_mask_run_in_the_sandbox() {
+    let n = 6;
+    // project: exactly the hash's columns, through the manifest's `select`.
+    let mut project = load_builtin(
+        "project",
+        serde_json::json!({"select": "{key: id, double: amount * `2`}"}),
+        FileGrants::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        project.manifest().select,
+        Some(vec!["key".into(), "double".into()])
+    );
+    let out = project.call(&batch(n, 1)).unwrap();
+    assert_eq!(names(&out.batch), ["key", "double"]);
+    // enrich: the table comes through the file grant, read by the guest with `weir.read_file`.
+    let table = "id,label\n1,one\n3,three\n".as_bytes().to_vec();
+    let mut enrich = load_builtin(
+        "enrich",
+        serde_json::json!({"table": "labels", "on": "id", "key": "id"}),
+        FileGrants::from_bytes([("labels".to_string(), table)]),
+    )
+    .unwrap();
+    let out = enrich.call(&batch(n, 1)).unwrap();
+    let label = out.batch.column_by_name("label").unwrap();
+    let label = label.as_any().downcast_ref::<StringArray>().unwrap();
+    let labels: Vec<Option<&str>> = label.iter().collect();
+    assert_eq!(labels, [None, Some("one"), None, Some("three"), None, None]);
+    // Without the grant, enrich is refused at init, naming the file.
+    let e = load_builtin(
+        "enrich",
+        serde_json::json!({"table": "labels", "on": "id", "key": "id"}),
+        FileGrants::default(),
+    )
+    .err()
+    .unwrap();
+    assert!(e.to_string().contains("no file `labels` is granted"), "{e}");
+    // mask: a string column, hashed in place.
+    let mut mask = load_builtin(
+        "mask",
+        serde_json::json!({"fields": {"text": {"fixed": "***"}}}),
+        FileGrants::default(),
+    )
+    .unwrap();
+    let out = mask.call(&batch(n, 5)).unwrap();
+    let text = out.batch.column_by_name("text").unwrap();
+    let text = text.as_any().downcast_ref::<StringArray>().unwrap();
+    assert!(text.iter().all(|v| v == Some("***")));
 }
 
 #[test]
@@ -207,7 +321,8 @@ fn compiled_modules_are_cached() {
         .unwrap()
         .instantiate(
             "r",
-            &serde_json::json!({"column": "id", "op": "<", "value": 2}),
+            &serde_json::json!({"where": "id < `2`"}),
+            FileGrants::default(),
         )
         .unwrap();
     assert_eq!(inst.call(&batch(5, 1)).unwrap().batch.num_rows(), 2);
@@ -228,7 +343,8 @@ fn users_plugins_load_from_a_path_relative_to_the_config() {
     let mut inst = plugin
         .instantiate(
             "r",
-            &serde_json::json!({"column": "id", "op": "==", "value": 3}),
+            &serde_json::json!({"where": "id == `3`"}),
+            FileGrants::default(),
         )
         .unwrap();
     assert_eq!(
@@ -242,4 +358,129 @@ fn users_plugins_load_from_a_path_relative_to_the_config() {
     );
     let e = rt.load("plugins/missing.wasm", dir.path()).err().unwrap();
     assert!(e.to_string().contains("missing.wasm"), "{e}");
+}
+
+/// A hand-written guest that imports `weir.read_file` as `$read_file` and is granted `files`.
+/// `checks` run in `weir_transform`, which then answers "no change": each check traps
+/// (`unreachable`) when the import does not do what the ABI says.
+fn reading_guest(rt: &Runtime, checks: &str, files: FileGrants) -> Instance {
+    let answer = empty_answer(2);
+    let body = format!("{checks} {}", answer_ptr(answer.len()));
+    let wat = wat_guest(&body, &answer).replace(
+        r#"(import "weir" "log""#,
+        r#"(import "weir" "read_file" (func $read_file (param i32 i32 i32 i32) (result i64)))
+  (import "weir" "log""#,
+    );
+    rt.compile("reader", wat.as_bytes())
+        .unwrap()
+        .instantiate("route", &serde_json::json!({}), files)
+        .unwrap()
+}
+
+/// `read_file(name at 48, len 2, dst, cap)` must return `expect`, else the guest traps.
+fn read_check(dst: &str, cap: &str, expect: i64) -> String {
+    format!(
+        "(if (i64.ne (call $read_file (i32.const 48) (i32.const 2) (i32.const {dst}) (i32.const {cap})) (i64.const {expect})) (then unreachable))"
+    )
+}
+
+fn fx_grant() -> FileGrants {
+    FileGrants::from_bytes([("fx".to_string(), b"EUR,0.5\n".to_vec())])
+}
+
+/// Stores the name `fx` at 48.
+const NAME_FX: &str = "(i32.store16 (i32.const 48) (i32.const 0x7866))";
+/// Stores the name `no` at 48.
+const NAME_NO: &str = "(i32.store16 (i32.const 48) (i32.const 0x6f6e))";
+
+#[test]
+fn read_file_gives_granted_files_only() {
+    let rt = runtime();
+    // The bytes "EUR,0.5\n" as a little-endian i64.
+    let fx = 0x0a35_2e30_2c52_5545_i64;
+    let checks = [
+        NAME_FX.to_string(),
+        "(i64.store (i32.const 8192) (i64.const 0))".into(),
+        // The size, with no room given; then a buffer one byte short: the size, nothing written.
+        read_check("0", "0", 8),
+        read_check("8192", "7", 8),
+        "(if (i64.ne (i64.load (i32.const 8192)) (i64.const 0)) (then unreachable))".into(),
+        // Room: the bytes.
+        read_check("8192", "8", 8),
+        format!("(if (i64.ne (i64.load (i32.const 8192)) (i64.const {fx})) (then unreachable))"),
+        // A name the config does not grant.
+        NAME_NO.to_string(),
+        read_check("8192", "8", -1),
+    ];
+    let mut inst = reading_guest(&rt, &checks.join("\n"), fx_grant());
+    // Every call sees the file.
+    inst.call(&batch(2, 1)).unwrap();
+    inst.call(&batch(2, 1)).unwrap();
+    // With no grant at all, `fx` is not there either.
+    let mut inst = reading_guest(
+        &rt,
+        &format!("{NAME_FX} {}", read_check("0", "0", -1)),
+        FileGrants::default(),
+    );
+    inst.call(&batch(2, 1)).unwrap();
+}
+
+#[test]
+fn read_file_with_ranges_outside_memory_traps_and_the_host_goes_on() {
+    let rt = runtime();
+    // Memory is 4 pages (262144 bytes).
+    let cases = [
+        // The destination runs past the end.
+        format!("{NAME_FX} {}", read_check("262140", "8", 8)),
+        // The name starts beyond memory, or wraps around the address space.
+        "(drop (call $read_file (i32.const 300000) (i32.const 2) (i32.const 0) (i32.const 0)))"
+            .into(),
+        "(drop (call $read_file (i32.const -1) (i32.const 2) (i32.const 0) (i32.const 0)))".into(),
+        "(drop (call $read_file (i32.const 48) (i32.const -1) (i32.const 0) (i32.const 0)))".into(),
+        // A huge capacity (negative as i32) with a destination near the end.
+        format!("{NAME_FX} {}", read_check("262143", "-1", 8)),
+    ];
+    for checks in cases {
+        let mut inst = reading_guest(&rt, &checks, fx_grant());
+        let e = inst.call(&batch(2, 1)).unwrap_err();
+        assert!(matches!(e, TransformFailure::Trap(_)), "{checks}: {e}");
+        assert!(e.to_string().contains("outside the guest's"), "{e}");
+    }
+    // The host is unhurt: a well-behaved guest still reads its file.
+    let mut inst = reading_guest(
+        &rt,
+        &format!("{NAME_FX} {}", read_check("8192", "8", 8)),
+        fx_grant(),
+    );
+    inst.call(&batch(2, 1)).unwrap();
+}
+
+#[test]
+fn granted_files_are_read_relative_to_the_config_and_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("fx.csv"), "EUR,0.5\n").unwrap();
+    let files: std::collections::BTreeMap<String, std::path::PathBuf> =
+        [("fx".to_string(), "fx.csv".into())].into();
+    let grants = FileGrants::read("builtin:enrich", &files, dir.path()).unwrap();
+    let rt = runtime();
+    let mut inst = reading_guest(
+        &rt,
+        &format!("{NAME_FX} {}", read_check("0", "0", 8)),
+        grants,
+    );
+    inst.call(&batch(2, 1)).unwrap();
+    let missing: std::collections::BTreeMap<String, std::path::PathBuf> =
+        [("fx".to_string(), "nope.csv".into())].into();
+    let e = FileGrants::read("builtin:enrich", &missing, dir.path()).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("plugin builtin:enrich: file `fx`: "),
+        "{e}"
+    );
+    let big = std::fs::File::create(dir.path().join("big.bin")).unwrap();
+    big.set_len(MAX_FILE_BYTES + 1).unwrap();
+    let big: std::collections::BTreeMap<String, std::path::PathBuf> =
+        [("fx".to_string(), "big.bin".into())].into();
+    let e = FileGrants::read("p", &big, dir.path()).unwrap_err();
+    assert!(e.to_string().contains("256 MiB"), "{e}");
 }

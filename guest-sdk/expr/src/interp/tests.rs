@@ -1,6 +1,7 @@
 //! Unit tests of the interpreter on hand-built trees and of its per-element helpers. The
 //! specification's examples, through the parser, are in `tests/spec.rs`.
 
+use super::functions::{cast_value, to_number_str, to_string_text};
 use super::*;
 use crate::ast::Function;
 use crate::value::Kind;
