@@ -100,9 +100,46 @@ fn by_rows(ast: &Ast, root: &dyn Array) -> Result<Evaluated, EvalError> {
         }
     }
     Ok(Evaluated {
-        array: from_values(&results, true)?,
+        array: cast_types(ast, from_values(&results, true)?)?,
         errors,
     })
+}
+
+/// Row results take inferred types; a `cast` at the top, or as a key of a top-level hash (a
+/// projection's column), still gets the type it names, as on the column-wise path.
+fn cast_types(ast: &Ast, array: ArrayRef) -> Result<ArrayRef, EvalError> {
+    match ast {
+        Ast::Call(Function::Cast, args) => match args.get(1) {
+            Some(Ast::Literal(Value::String(name))) => {
+                retype(array, &interp::CastType::from_name(name)?.data_type())
+            }
+            _ => Ok(array),
+        },
+        Ast::MultiHash(pairs) => {
+            let Some(s) = array.as_any().downcast_ref::<StructArray>() else {
+                return Ok(array);
+            };
+            let (fields, columns, nulls) = s.clone().into_parts();
+            let mut new_fields = Vec::with_capacity(fields.len());
+            let mut new_columns = Vec::with_capacity(columns.len());
+            for (field, column) in fields.iter().zip(columns) {
+                // The last pair of a key is the one that made the column.
+                let pair = pairs.iter().rev().find(|(k, _)| k == field.name());
+                let column = match pair {
+                    Some((_, x)) => cast_types(x, column)?,
+                    None => column,
+                };
+                new_fields.push(Field::new(field.name(), column.data_type().clone(), true));
+                new_columns.push(column);
+            }
+            Ok(Arc::new(StructArray::try_new(
+                Fields::from(new_fields),
+                new_columns,
+                nulls,
+            )?))
+        }
+        _ => Ok(array),
+    }
 }
 
 /// JMESPath truthiness of every row; null is false.
