@@ -124,7 +124,6 @@ impl Columns {
 #[derive(Debug, Clone)]
 pub struct RowErrors {
     messages: Vec<Option<String>>,
-    failed: usize,
 }
 
 impl RowErrors {
@@ -132,7 +131,6 @@ impl RowErrors {
     pub fn new(rows: usize) -> Self {
         RowErrors {
             messages: vec![None; rows],
-            failed: 0,
         }
     }
 
@@ -141,19 +139,21 @@ impl RowErrors {
         for (row, e) in failed {
             if let Some(slot @ None) = self.messages.get_mut(row) {
                 *slot = Some(format!("{param}: {e}"));
-                self.failed += 1;
             }
         }
     }
 
     /// How many rows failed.
     pub fn count(&self) -> usize {
-        self.failed
+        self.messages.iter().filter(|m| m.is_some()).count()
     }
 
     /// The `__weir_error` column, or `None` when no row failed.
     pub fn into_array(self) -> Option<StringArray> {
-        (self.failed > 0).then(|| StringArray::from(self.messages))
+        self.messages
+            .iter()
+            .any(Option::is_some)
+            .then(|| StringArray::from(self.messages))
     }
 }
 

@@ -114,12 +114,7 @@ fn orders(n: usize) -> RecordBatch {
     .unwrap()
 }
 
-/// The batch's rows as `serde_json` values: what a row-by-row pipeline holds after parsing.
-fn documents(batch: &RecordBatch) -> Vec<serde_json::Value> {
-    let rows = weir_expr::to_values(&StructArray::from(batch.clone())).unwrap();
-    rows.iter().map(weir_expr::Value::to_json).collect()
-}
-
+/// The batch's rows as values, as weir's row-by-row fallback sees them.
 fn weir_rows(batch: &RecordBatch) -> Vec<weir_expr::Value> {
     weir_expr::to_values(&StructArray::from(batch.clone())).unwrap()
 }
@@ -189,7 +184,9 @@ fn main() {
             group.bench_with_input(BenchmarkId::new("wasm", n), batch, |b, batch| {
                 b.iter(|| instance.call(batch).unwrap().batch.num_rows())
             });
-            let docs = documents(batch);
+            let rows = weir_rows(batch);
+            // As `serde_json` values: what a row-by-row pipeline holds after parsing.
+            let docs: Vec<serde_json::Value> = rows.iter().map(weir_expr::Value::to_json).collect();
             let jp = jmespath::compile(expression).unwrap();
             group.bench_with_input(BenchmarkId::new("jmespath-rows", n), &docs, |b, docs| {
                 b.iter(|| {
@@ -198,7 +195,6 @@ fn main() {
                         .count()
                 })
             });
-            let rows = weir_rows(batch);
             let expr = weir_expr::Expr::parse(expression).unwrap();
             group.bench_with_input(BenchmarkId::new("weir-rows", n), &rows, |b, rows| {
                 b.iter(|| {

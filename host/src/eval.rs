@@ -63,30 +63,35 @@ pub fn run(
         outcome.documents += 1;
         if arrow {
             documents.push(doc);
-            continue;
-        }
-        match expr.search(&doc) {
-            Ok(v) => writeln!(out, "{v}")?,
-            Err(e) => {
-                outcome.failed += 1;
-                writeln!(errors, "document {}: {e}", i + 1)?;
-            }
+        } else {
+            let result = expr.search(&doc).map_err(|e| e.to_string());
+            report(i, result, out, errors, &mut outcome)?;
         }
     }
     if arrow && !documents.is_empty() {
-        let results = columnar(&expr, &documents)?;
-        for (i, r) in results.into_iter().enumerate() {
-            match r {
-                Ok(v) => writeln!(out, "{v}")?,
-                Err(e) => {
-                    outcome.failed += 1;
-                    writeln!(errors, "document {}: {e}", i + 1)?;
-                }
-            }
+        for (i, result) in columnar(&expr, &documents)?.into_iter().enumerate() {
+            report(i, result, out, errors, &mut outcome)?;
         }
     }
     out.flush()?;
     Ok(outcome)
+}
+
+/// Prints document `i`'s result, or reports its error and counts it as failed.
+fn report(
+    i: usize,
+    result: Result<Value, String>,
+    out: &mut impl Write,
+    errors: &mut impl Write,
+    outcome: &mut EvalOutcome,
+) -> std::io::Result<()> {
+    match result {
+        Ok(v) => writeln!(out, "{v}"),
+        Err(e) => {
+            outcome.failed += 1;
+            writeln!(errors, "document {}: {e}", i + 1)
+        }
+    }
 }
 
 /// The documents as one Arrow batch (schema inferred as arrow-json infers it), evaluated

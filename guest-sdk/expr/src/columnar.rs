@@ -313,11 +313,8 @@ fn field(cur: &ArrayRef, name: &str) -> Res {
 /// A struct's child with the struct's own nulls added: a field of a null object is null.
 fn with_parent_nulls(child: &ArrayRef, parent: Option<&NullBuffer>) -> Result<ArrayRef, EvalError> {
     match parent {
-        Some(p) if p.null_count() > 0 && *child.data_type() != DataType::Null => {
-            let nulls = NullBuffer::union(child.nulls(), Some(p));
-            Ok(make_array(
-                child.to_data().into_builder().nulls(nulls).build()?,
-            ))
+        Some(p) if p.null_count() > 0 => {
+            set_nulls(child, NullBuffer::union(child.nulls(), Some(p)))
         }
         _ => Ok(Arc::clone(child)),
     }
@@ -663,6 +660,7 @@ fn and_or(is_and: bool, a: &Ast, b: &Ast, cur: &Col, n: usize) -> Res {
     Ok(Col::Array(from_values(&results, false)?))
 }
 
+/// `a` with these nulls; a null-typed array is all null already and carries no validity.
 fn set_nulls(a: &ArrayRef, nulls: Option<NullBuffer>) -> Result<ArrayRef, EvalError> {
     if *a.data_type() == DataType::Null {
         return Ok(Arc::clone(a));
@@ -1329,18 +1327,10 @@ fn vectorized_call(
                 _ => 1,
             };
             // The interpreter's own conversion, element by element: the same range rules.
-            let mut out = Vec::with_capacity(a.len());
-            for v in a.as_primitive::<Int64Type>().iter() {
-                out.push(match v {
-                    None => None,
-                    Some(v) => match interp::epoch_to_micros(&Value::Int(v), unit) {
-                        Some(t) => Some(t),
-                        None => return Ok(None),
-                    },
-                });
-            }
-            let r = PrimitiveArray::<TimestampMicrosecondType>::from(out).with_timezone(UTC);
-            Some(Col::Array(Arc::new(r)))
+            each(a.as_primitive::<Int64Type>().iter(), |v| {
+                interp::epoch_to_micros(&Value::Int(v), unit)
+            })
+            .map(timestamp_col)
         }
         Function::TruncateDay | Function::TruncateHour | Function::Date => {
             let Col::Array(a) = arg(0)? else {
@@ -1350,38 +1340,38 @@ fn vectorized_call(
                 return Ok(None);
             };
             if f == Function::Date {
-                let mut out = Vec::with_capacity(t.len());
-                for v in t.iter() {
-                    out.push(match v {
-                        None => None,
-                        Some(v) => match interp::date_text(v) {
-                            Some(d) => Some(d),
-                            None => return Ok(None),
-                        },
-                    });
-                }
-                return Ok(Some(Col::Array(Arc::new(StringArray::from(out)))));
+                return Ok(each(t.iter(), interp::date_text)
+                    .map(|out| Col::Array(Arc::new(StringArray::from(out)))));
             }
             let unit = if f == Function::TruncateDay {
                 interp::MICROS_PER_DAY
             } else {
                 interp::MICROS_PER_HOUR
             };
-            let mut out = Vec::with_capacity(t.len());
-            for v in t.iter() {
-                out.push(match v {
-                    None => None,
-                    Some(v) => match interp::truncate_micros(v, unit) {
-                        Some(t) => Some(t),
-                        None => return Ok(None),
-                    },
-                });
-            }
-            let r = PrimitiveArray::<TimestampMicrosecondType>::from(out).with_timezone(UTC);
-            Some(Col::Array(Arc::new(r)))
+            each(t.iter(), |v| interp::truncate_micros(v, unit)).map(timestamp_col)
         }
         _ => None,
     })
+}
+
+/// `f` on every non-null element (nulls stay null); `None` when `f` declines one, so the call
+/// goes to the row semantics, which raise the error there.
+fn each<T, U>(
+    values: impl Iterator<Item = Option<T>>,
+    f: impl Fn(T) -> Option<U>,
+) -> Option<Vec<Option<U>>> {
+    values
+        .map(|v| match v {
+            None => Some(None),
+            Some(v) => f(v).map(Some),
+        })
+        .collect()
+}
+
+/// Microsecond timestamps (UTC) as a column.
+fn timestamp_col(micros: Vec<Option<i64>>) -> Col {
+    let r = PrimitiveArray::<TimestampMicrosecondType>::from(micros).with_timezone(UTC);
+    Col::Array(Arc::new(r))
 }
 
 /// A string argument of `concat`: a utf8 column, or a literal.

@@ -176,10 +176,7 @@ impl Transform for Enrich {
             })
             .collect::<Result<Vec<_>, ArrowError>>()?;
         if !self.set.is_empty() {
-            let mut with_joined = batch;
-            for (name, column) in &columns {
-                with_joined = upsert(&with_joined, name, Arc::clone(column))?;
-            }
+            let with_joined = with_columns(&batch, &columns)?;
             for (name, column) in self.set.evaluate("set", &with_joined, &mut errors)? {
                 match columns.iter_mut().find(|(n, _)| *n == name) {
                     Some(slot) => slot.1 = column,
@@ -195,15 +192,20 @@ impl Transform for Enrich {
     }
 }
 
-/// `batch` with the column `name` set to `column` (replaced, or appended).
-fn upsert(batch: &RecordBatch, name: &str, column: ArrayRef) -> Result<RecordBatch, ArrowError> {
+/// `batch` with `columns` added, or replacing those of the same name: one new batch for all.
+fn with_columns(
+    batch: &RecordBatch,
+    columns: &[(String, ArrayRef)],
+) -> Result<RecordBatch, ArrowError> {
     let mut fields = batch.schema().fields().to_vec();
-    let mut columns = batch.columns().to_vec();
-    weir_guest_sdk::abi::upsert_column(&mut fields, &mut columns, name, column);
+    let mut arrays = batch.columns().to_vec();
+    for (name, column) in columns {
+        weir_guest_sdk::abi::upsert_column(&mut fields, &mut arrays, name, Arc::clone(column));
+    }
     let schema = weir_guest_sdk::arrow_schema::Schema::new(fields);
     let options = weir_guest_sdk::arrow_array::RecordBatchOptions::new()
         .with_row_count(Some(batch.num_rows()));
-    RecordBatch::try_new_with_options(Arc::new(schema), columns, &options)
+    RecordBatch::try_new_with_options(Arc::new(schema), arrays, &options)
 }
 
 /// The format of a table whose params name none: Parquet by its magic, JSON lines by a leading
