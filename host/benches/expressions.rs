@@ -2,12 +2,15 @@
 //! and in wasm, against the same expressions evaluated row by row (the `jmespath` crate over
 //! `serde_json` values, as kafka-delta-ingest does, and weir's own interpreter).
 //!
+//! It also runs one filter, `amount > 100`, written three ways: the built-in `filter` (Rust, weir
+//! expressions) natively and in wasm, and `plugins/filter-as` (AssemblyScript) in wasm.
+//!
 //! ```sh
-//! cargo bench -p weir --bench expressions
+//! ./tests/build-assemblyscript.sh && cargo bench -p weir --bench expressions
 //! ```
 //!
-//! Criterion measures each case; at the end a table gives rows/s, the wasm/native ratio and the
-//! speed-up over row-by-row `jmespath`, all from this one run.
+//! Criterion measures each case; at the end tables give rows/s, the wasm/native ratio and the
+//! speed-up over row-by-row `jmespath`, and Rust against AssemblyScript, all from this one run.
 
 // Benchmark code: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -206,8 +209,72 @@ fn main() {
         }
         group.finish();
     }
+    threshold(&mut c, &runtime, &batches);
     c.final_summary();
     print_table(&dir);
+    print_threshold_table(&dir);
+}
+
+/// The same filter in Rust and in AssemblyScript (`plugins/filter-as`), on the same batches.
+fn threshold(c: &mut Criterion, runtime: &Runtime, batches: &[RecordBatch]) {
+    let as_wasm =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/filter-as/build/filter-as.wasm");
+    assert!(
+        as_wasm.is_file(),
+        "{} is missing: run ./tests/build-assemblyscript.sh first",
+        as_wasm.display()
+    );
+    let rust_params = serde_json::json!({"where": "amount > `100`"});
+    let as_params = serde_json::json!({"column": "amount", "gt": 100});
+    let mut group = c.benchmark_group("threshold");
+    for batch in batches {
+        let n = batch.num_rows();
+        group.throughput(Throughput::Elements(n as u64));
+        let mut t = testing::init::<weir_plugin_filter::Filter>(&rust_params.to_string()).unwrap();
+        group.bench_with_input(BenchmarkId::new("rust-native", n), batch, |b, batch| {
+            b.iter(|| native(&mut t, batch))
+        });
+        for (variant, spec, params) in [
+            ("rust-wasm", "builtin:filter".to_string(), &rust_params),
+            (
+                "assemblyscript-wasm",
+                as_wasm.display().to_string(),
+                &as_params,
+            ),
+        ] {
+            let mut instance = runtime
+                .load(&spec, Path::new("."))
+                .unwrap()
+                .instantiate("bench", params, FileGrants::default())
+                .unwrap();
+            group.bench_with_input(BenchmarkId::new(variant, n), batch, |b, batch| {
+                b.iter(|| instance.call(batch).unwrap().batch.num_rows())
+            });
+        }
+    }
+    group.finish();
+}
+
+fn print_threshold_table(dir: &Path) {
+    println!("\n| `amount > 100` | rows/batch | Rust native rows/s | Rust wasm rows/s | AssemblyScript wasm rows/s | AssemblyScript / Rust wasm time |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for n in SIZES {
+        let (Some(native), Some(rust), Some(asc)) = (
+            median(dir, "threshold", "rust-native", n),
+            median(dir, "threshold", "rust-wasm", n),
+            median(dir, "threshold", "assemblyscript-wasm", n),
+        ) else {
+            continue;
+        };
+        let rate = |t: f64| format!("{:.1} M", n as f64 / t / 1e6);
+        println!(
+            "| filter | {n} | {} | {} | {} | {:.2}x |",
+            rate(native),
+            rate(rust),
+            rate(asc),
+            asc / rust
+        );
+    }
 }
 
 /// Median time per iteration, in seconds, of one criterion benchmark of this run.

@@ -6,9 +6,11 @@
 //!
 //! The modules follow the data: [`source`] -> [`decode`] -> [`route`] -> [`runtime`] (wasm
 //! transforms) -> [`sink`], with [`offsets`] committing what the sinks made durable, and
-//! [`pipeline`] driving it all. [`eval`] is `weir eval`, for trying expressions.
+//! [`pipeline`] driving it all. [`eval`] is `weir eval`, for trying expressions; [`authoring`]
+//! holds the plugin authors' tools (`weir new`, `weir test`).
 #![deny(missing_docs)]
 
+pub mod authoring;
 pub mod config;
 pub mod decode;
 pub mod eval;

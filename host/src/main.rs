@@ -55,6 +55,59 @@ enum Command {
         #[arg(long)]
         arrow: bool,
     },
+    /// Creates a plugin project that builds as it is: a sample transform with a unit test, a
+    /// sample input, and a pipeline config that runs it on an embedded Kafka.
+    New {
+        /// The plugin's name, also the project's folder (unless --dir).
+        name: String,
+        /// The plugin's language.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: weir::authoring::scaffold::Lang,
+        /// Where to create the project (default: ./NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The `guest-sdk` folder of a weir checkout (default: the one weir was built from).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+    /// Runs a plugin on a sample file as a route would and prints its answer as a table;
+    /// failed rows are named. With --conformance, checks that the plugin keeps the weir ABI.
+    /// Exit code 1: a batch failed, the output differs from --expect, or a conformance check
+    /// failed; 2: bad arguments or plugin.
+    Test(TestArgs),
+}
+
+#[derive(clap::Args)]
+struct TestArgs {
+    /// The plugin: a .wasm (or .wat) file, or `builtin:NAME`.
+    #[arg(long)]
+    plugin: String,
+    /// The plugin's params, as JSON (what `params:` holds in a route).
+    #[arg(long, default_value = "{}")]
+    params: String,
+    /// Sample input: .jsonl (one JSON object per line), .parquet, or .avro (object container
+    /// file). Conformance checks default to sample orders of weir's demo.
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// A file the plugin may read, as a route's `files:` grants it: NAME=PATH (repeatable).
+    #[arg(long = "file", value_name = "NAME=PATH")]
+    files: Vec<String>,
+    /// Rows per batch.
+    #[arg(long, default_value_t = 10_000)]
+    batch_rows: usize,
+    /// Output rows to print.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    /// Also write every output row to this file: .parquet, or JSON lines otherwise.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Compare the output rows with this file (JSON lines, one object per row, in order) and
+    /// fail (exit 1) when they differ: a golden-file test for a plugin.
+    #[arg(long)]
+    expect: Option<PathBuf>,
+    /// Check the plugin against the ABI instead of printing its answer.
+    #[arg(long)]
+    conformance: bool,
 }
 
 /// Exit codes: 0 done, 1 runtime failure, 2 invalid config.
@@ -66,6 +119,19 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Validate { config } => validate(&config),
         Command::Eval { expression, arrow } => eval(&expression, arrow),
+        Command::New {
+            name,
+            lang,
+            dir,
+            sdk,
+        } => new_plugin(&name, lang, dir, sdk),
+        Command::Test(args) => match test_plugin(&args) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("weir test: {e:#}");
+                ExitCode::from(EXIT_INVALID)
+            }
+        },
         Command::Run {
             config,
             summary_json,
@@ -173,4 +239,111 @@ fn run(path: &std::path::Path, summary_json: Option<PathBuf>) -> anyhow::Result<
         }
     }
     result.with_context(|| format!("running {}", path.display()))
+}
+
+fn new_plugin(
+    name: &str,
+    lang: weir::authoring::scaffold::Lang,
+    dir: Option<PathBuf>,
+    sdk: Option<PathBuf>,
+) -> ExitCode {
+    use weir::authoring::scaffold;
+    let dir = dir.unwrap_or_else(|| PathBuf::from(name));
+    let sdk = sdk.unwrap_or_else(scaffold::default_sdk);
+    match scaffold::scaffold(lang, name, &dir, &sdk) {
+        Ok(files) => {
+            println!("created {} ({} files)", dir.display(), files.len());
+            let build = match lang {
+                scaffold::Lang::Rust => "cargo wasm",
+                scaffold::Lang::AssemblyScript => "npm install && npm run build",
+            };
+            println!(
+                "next:\n  cd {}\n  {build}\n  (then README.md: weir test, weir run)",
+                dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(EXIT_INVALID)
+        }
+    }
+}
+
+fn test_plugin(args: &TestArgs) -> anyhow::Result<ExitCode> {
+    use weir::authoring::{conformance, runner, sample};
+    let params: serde_json::Value =
+        serde_json::from_str(&args.params).context("--params is not JSON")?;
+    let cwd = std::env::current_dir().context("the current folder")?;
+    let mut grants = std::collections::BTreeMap::new();
+    for grant in &args.files {
+        let (name, path) = grant
+            .split_once('=')
+            .with_context(|| format!("--file {grant}: expected NAME=PATH"))?;
+        grants.insert(name.to_string(), PathBuf::from(path));
+    }
+    let files = weir::runtime::FileGrants::read(&args.plugin, &grants, &cwd)?;
+    let defaults = weir::config::RuntimeConfig::default();
+    let runtime = Runtime::new(
+        Limits {
+            time_budget: defaults.time_budget,
+            memory_limit: defaults.memory_limit,
+        },
+        Runtime::default_cache_dir(),
+    )
+    .context("starting the wasm runtime")?;
+    let sample = match &args.input {
+        Some(path) => sample::read(path, args.batch_rows)?,
+        None if args.conformance => sample::demo_orders(1_000, args.batch_rows)
+            .map_err(|e| anyhow::anyhow!("the default sample: {e}"))?,
+        None => anyhow::bail!("--input FILE: the sample to run the plugin on"),
+    };
+    if args.conformance {
+        println!(
+            "conformance of {} (weir ABI v{})",
+            args.plugin,
+            weir_guest_sdk::abi::ABI_VERSION
+        );
+        let report = conformance::check(
+            &runtime,
+            &args.plugin,
+            &cwd,
+            &params,
+            &files,
+            &sample,
+            args.input.is_some(),
+        );
+        println!("{report}");
+        return Ok(if report.passed() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
+    let plugin = runtime.load(&args.plugin, &cwd)?;
+    let mut instance = plugin.instantiate("test", &params, files)?;
+    let manifest = serde_json::to_string(instance.manifest()).context("the manifest")?;
+    println!("{}: manifest {manifest}", args.plugin);
+    let outcome = runner::run(&mut instance, &sample);
+    let mut stdout = std::io::stdout().lock();
+    runner::render(&outcome, &sample, args.limit, &mut stdout).context("printing")?;
+    if let Some(path) = &args.output {
+        runner::write_output(&outcome, path)?;
+        println!("wrote {} rows to {}", outcome.rows_out, path.display());
+    }
+    let mut ok = outcome.failed_batches.is_empty();
+    if let Some(path) = &args.expect {
+        match runner::expect(&outcome, path)? {
+            Ok(rows) => println!("expected: all {rows} rows match {}", path.display()),
+            Err(difference) => {
+                println!("expected: {difference}");
+                ok = false;
+            }
+        }
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -4,6 +4,8 @@
 // Test code: a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
+mod assemblyscript;
+mod authoring;
 mod harness;
 mod plugins;
 

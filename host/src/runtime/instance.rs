@@ -36,6 +36,7 @@ pub enum TransformFailure {
 
 struct Live {
     store: Store<HostState>,
+    instance: wasmtime::Instance,
     memory: Memory,
     alloc: TypedFunc<i32, i32>,
     transform: TypedFunc<(i32, i32), i64>,
@@ -87,20 +88,32 @@ impl Instance {
 
     /// Runs one batch through the plugin and applies the answer to the full batch.
     pub fn call(&mut self, batch: &RecordBatch) -> Result<Applied, TransformFailure> {
-        if self.live.is_none() {
-            let (live, _) = instantiate(&self.plugin, &self.route, &self.params, &self.files)
-                .map_err(|e| TransformFailure::Reinstantiate(e.to_string()))?;
-            self.live = Some(live);
-        }
-        let budget = self.plugin.limits.time_budget;
-        let Some(live) = self.live.as_mut() else {
-            return Err(TransformFailure::Reinstantiate("no instance".into()));
-        };
         let input = abi::project_reads(batch, self.manifest.reads.as_deref())
             .map_err(|e| TransformFailure::BadOutput(format!("projecting the input: {e}")))?;
-        ipc::write_stream(&input, &mut self.scratch)
-            .map_err(|e| TransformFailure::BadOutput(format!("encoding the input: {e}")))?;
-        let result = call_transform(live, &self.scratch, budget);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let answer = match ipc::write_stream(&input, &mut scratch) {
+            Ok(()) => self.call_raw(&scratch),
+            Err(e) => Err(TransformFailure::BadOutput(format!(
+                "encoding the input: {e}"
+            ))),
+        };
+        self.scratch = scratch;
+        let batch_out = ipc::read_stream(Buffer::from_vec(answer?))
+            .map_err(|e| TransformFailure::BadOutput(format!("not an Arrow IPC stream: {e}")))?;
+        let output = Output::from_batch(batch_out)
+            .map_err(|e| TransformFailure::BadOutput(e.to_string()))?;
+        abi::apply(batch, output, &self.manifest)
+            .map_err(|e| TransformFailure::BadOutput(e.to_string()))
+    }
+
+    /// Passes `input` to `weir_transform` as it is and returns the guest's answer bytes,
+    /// unparsed. [`Instance::call`] builds on it; conformance checks use it to send input no
+    /// host would send.
+    pub fn call_raw(&mut self, input: &[u8]) -> Result<Vec<u8>, TransformFailure> {
+        let budget = self.plugin.limits.time_budget;
+        let result = self
+            .live()
+            .and_then(|live| call_transform(live, input, budget));
         if matches!(
             result,
             Err(TransformFailure::Trap(_) | TransformFailure::Timeout(_))
@@ -108,9 +121,52 @@ impl Instance {
             // Never re-enter a trapped instance: its memory may be half-updated.
             self.live = None;
         }
-        let output = result?;
-        abi::apply(batch, output, &self.manifest)
-            .map_err(|e| TransformFailure::BadOutput(e.to_string()))
+        result
+    }
+
+    /// Calls `weir_alloc(len)` and returns the pointer, checked to lie in memory with its `len`
+    /// bytes; the buffer is given back with `weir_free`. For conformance checks.
+    pub fn probe_alloc(&mut self, len: u32) -> Result<u32, TransformFailure> {
+        let live = self.live()?;
+        let signed = i32::try_from(len)
+            .map_err(|_| TransformFailure::BadOutput(format!("{len} bytes is over 2 GiB")))?;
+        let ptr = live
+            .alloc
+            .call(&mut live.store, signed)
+            .map_err(|e| TransformFailure::Trap(describe(&e)))? as u32;
+        let size = live.memory.data_size(&live.store);
+        if ptr == 0 || ptr as usize + len as usize > size {
+            return Err(TransformFailure::BadOutput(format!(
+                "weir_alloc({len}) returned {ptr:#x}, not a buffer inside the guest's {size} bytes"
+            )));
+        }
+        let free = live
+            .instance
+            .get_typed_func::<(i32, i32), ()>(&mut live.store, abi::exports::FREE)
+            .map_err(|e| TransformFailure::BadOutput(describe(&e)))?;
+        free.call(&mut live.store, (ptr as i32, signed))
+            .map_err(|e| TransformFailure::Trap(describe(&e)))?;
+        Ok(ptr)
+    }
+
+    /// The size of the instance's linear memory in bytes, or `None` between a trap and the
+    /// next call (when no instance is live).
+    pub fn memory_bytes(&self) -> Option<usize> {
+        self.live
+            .as_ref()
+            .map(|live| live.memory.data_size(&live.store))
+    }
+
+    /// The live instance, re-created first if a trap dropped the last one.
+    fn live(&mut self) -> Result<&mut Live, TransformFailure> {
+        if self.live.is_none() {
+            let (live, _) = instantiate(&self.plugin, &self.route, &self.params, &self.files)
+                .map_err(|e| TransformFailure::Reinstantiate(e.to_string()))?;
+            self.live = Some(live);
+        }
+        self.live
+            .as_mut()
+            .ok_or_else(|| TransformFailure::Reinstantiate("no instance".into()))
     }
 }
 
@@ -180,6 +236,7 @@ fn instantiate(
         last_error: func(&mut store, abi::exports::LAST_ERROR)?
             .typed(&store)
             .map_err(typed_err)?,
+        instance,
         store,
     };
     let init: TypedFunc<(i32, i32), i64> = func(&mut live.store, abi::exports::INIT)?
@@ -213,7 +270,7 @@ fn call_transform(
     live: &mut Live,
     input: &[u8],
     budget: std::time::Duration,
-) -> Result<Output, TransformFailure> {
+) -> Result<Vec<u8>, TransformFailure> {
     live.store.set_epoch_deadline(ticks(budget));
     let (ptr, len) = copy_in(live, input)?;
     let r = live
@@ -223,10 +280,7 @@ fn call_transform(
             Some(Trap::Interrupt) => TransformFailure::Timeout(budget),
             _ => TransformFailure::Trap(describe(&e)),
         })?;
-    let answer = read_answer(live, r)?;
-    let batch = ipc::read_stream(Buffer::from_vec(answer))
-        .map_err(|e| TransformFailure::BadOutput(format!("not an Arrow IPC stream: {e}")))?;
-    Output::from_batch(batch).map_err(|e| TransformFailure::BadOutput(e.to_string()))
+    read_answer(live, r)
 }
 
 /// Gets a guest buffer from `weir_alloc` and fills it.

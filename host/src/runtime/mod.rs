@@ -440,4 +440,4 @@ impl Plugin {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -27,7 +27,7 @@ fn batch(n: usize, text_len: usize) -> RecordBatch {
 
 /// A hand-written guest: a bump allocator, `{}` as its manifest, and `body` as `weir_transform`
 /// (with `$len` the input length). `answer` is embedded at offset 4096 for bodies to return.
-fn wat_guest(body: &str, answer: &[u8]) -> String {
+pub(crate) fn wat_guest(body: &str, answer: &[u8]) -> String {
     let escaped: String = answer.iter().map(|b| format!("\\{b:02x}")).collect();
     format!(
         r#"(module
@@ -57,11 +57,11 @@ fn wat_guest(body: &str, answer: &[u8]) -> String {
 }
 
 /// The packed (4096, len) pointer to the embedded answer.
-fn answer_ptr(len: usize) -> String {
+pub(crate) fn answer_ptr(len: usize) -> String {
     format!("(i64.const {})", (4096i64 << 32) | len as i64)
 }
 
-fn empty_answer(rows: usize) -> Vec<u8> {
+pub(crate) fn empty_answer(rows: usize) -> Vec<u8> {
     let b = weir_guest_sdk::Output::with_columns(vec![])
         .into_batch(rows)
         .unwrap();

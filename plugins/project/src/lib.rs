@@ -39,7 +39,8 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 use serde::Deserialize;
 use weir_expr::{Ast, Expr};
-use weir_guest_sdk::arrow_array::{Array, ArrayRef, StructArray};
+use weir_guest_sdk::arrow_array::{new_null_array, Array, ArrayRef, StructArray};
+use weir_guest_sdk::arrow_schema::DataType;
 use weir_guest_sdk::expr::{self, Columns, RowErrors};
 use weir_guest_sdk::{
     abi, export_transform, CopyColumn, Error, Merge, Output, RecordBatch, Transform,
@@ -275,6 +276,11 @@ impl Project {
 /// The children of the multi-select hash's struct, one column per key. A row where the struct is
 /// null (a failed row) is null in each of them.
 fn split_struct(row: &ArrayRef, names: &[String]) -> Result<Vec<(String, ArrayRef)>, Error> {
+    if row.data_type() == &DataType::Null {
+        // Every row failed, so no row gave the struct a type: each column is null.
+        let nulls = new_null_array(&DataType::Null, row.len());
+        return Ok(names.iter().map(|n| (n.clone(), nulls.clone())).collect());
+    }
     let Some(row) = row.as_any().downcast_ref::<StructArray>() else {
         return Err(Error::new(format!(
             "select: gave {}, not a struct",

@@ -202,6 +202,14 @@ fn failing_rows_fail_alone() {
 }
 
 #[test]
+fn a_batch_where_every_row_fails_fails_row_by_row() {
+    // No row gives the hash a value, so its column has no struct type to split.
+    let out = run(json!({"select": "{id: id, x: abs(customer.tier)}"}));
+    assert_eq!(out.errors.len(), 4);
+    assert_eq!(out.batch.num_rows(), 0);
+}
+
+#[test]
 fn bad_params_are_refused_with_the_param_and_position() {
     let refused = |params: Value| init(params).unwrap_err().0;
     let e = refused(json!({"select": "{id: id, eur: amount *}"}));
