@@ -296,3 +296,29 @@ errors:
 }
 
 pub const TOPICS: [&str; 5] = ["orders", "payments", "misc", "payments-clean", "weir-dlq"];
+
+/// Runs `tests/python/SCRIPT` with the test venv's Python (tests/run.sh installs pyarrow and
+/// fastavro there; `WEIR_PYTHON` overrides it).
+pub fn python_script(script: &str, args: &[String]) -> std::process::Output {
+    let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    let venv = root.join("tests/.venv/bin/python");
+    let python = std::env::var("WEIR_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            if venv.exists() {
+                venv
+            } else {
+                "python3".into()
+            }
+        });
+    Command::new(&python)
+        .arg(root.join("tests/python").join(script))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (tests/run.sh installs the test venv)",
+                python.display()
+            )
+        })
+}

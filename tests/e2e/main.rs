@@ -6,6 +6,7 @@
 
 mod assemblyscript;
 mod authoring;
+mod avro;
 mod harness;
 mod plugins;
 
@@ -347,23 +348,9 @@ fn validate_checks_config_and_plugins_without_connecting() {
 /// Reads a Parquet folder with pyarrow (installed by tests/run.sh into tests/.venv), and the
 /// values of `columns` in each row (`records`).
 fn pyarrow_read(dir: &std::path::Path, columns: &[&str]) -> serde_json::Value {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-    let venv = std::path::Path::new(root).join("tests/.venv/bin/python");
-    let python = std::env::var("WEIR_PYTHON")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| {
-            if venv.exists() {
-                venv
-            } else {
-                "python3".into()
-            }
-        });
-    let out = Command::new(&python)
-        .arg(std::path::Path::new(root).join("tests/python/read_parquet.py"))
-        .arg(dir)
-        .args((!columns.is_empty()).then(|| columns.join(",")))
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e} (tests/run.sh installs pyarrow)", python.display()));
+    let mut args = vec![dir.display().to_string()];
+    args.extend((!columns.is_empty()).then(|| columns.join(",")));
+    let out = python_script("read_parquet.py", &args);
     assert!(
         out.status.success(),
         "pyarrow could not read the output (tests/run.sh installs pyarrow):\n{}",

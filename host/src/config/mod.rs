@@ -37,6 +37,13 @@ pub struct Config {
     pub runtime: RuntimeConfig,
 }
 
+impl Config {
+    /// The schema registry's URL, when one is configured.
+    pub fn schema_registry_url(&self) -> Option<&str> {
+        None // TEMP until the registry lands
+    }
+}
+
 /// The source section.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -135,9 +142,10 @@ pub struct DecodeConfig {
     /// The wire format of message values.
     #[serde(default)]
     pub format: Format,
-    /// Where a message's type comes from.
-    #[serde(default)]
-    pub type_from: TypeFrom,
+    /// Where a message's type comes from (default: the writer schema's full name for Avro and
+    /// Protobuf, the topic for JSON). See [`DecodeConfig::type_from`].
+    #[serde(default, rename = "type_from")]
+    pub type_from_setting: Option<TypeFrom>,
     /// Kafka metadata to add as columns.
     #[serde(default)]
     pub metadata: Vec<MetaColumn>,
@@ -147,16 +155,66 @@ pub struct DecodeConfig {
     /// How many messages inference reads.
     #[serde(default = "defaults::infer_rows")]
     pub infer_rows: usize,
+    /// Avro framing and local schemas (`format: avro`).
+    #[serde(default)]
+    pub avro: AvroDecodeConfig,
+}
+
+impl DecodeConfig {
+    /// Where a message's type comes from, after format defaults.
+    pub fn type_from(&self) -> TypeFrom {
+        match (&self.type_from_setting, self.format) {
+            (Some(t), _) => t.clone(),
+            (None, Format::Json) => TypeFrom::Topic,
+            (None, Format::Avro) => TypeFrom::Schema,
+        }
+    }
+}
+
+/// Avro decoding. Writer schemas come from the schema registry (`schema_registry`) or from the
+/// local files listed here; messages carry a schema id (Confluent framing) or a fingerprint
+/// (Avro single-object encoding) that names theirs.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AvroDecodeConfig {
+    /// How each message names its writer schema.
+    #[serde(default)]
+    pub framing: AvroFraming,
+    /// Local writer schemas by Confluent schema id (`{ 1: schemas/order.avsc }`), for Confluent
+    /// framing without a registry, or to pin ids ahead of it. Paths relative to the config file.
+    #[serde(default)]
+    pub ids: BTreeMap<u32, PathBuf>,
+    /// Local writer schemas for single-object encoding, found by their CRC-64-AVRO fingerprint.
+    #[serde(default)]
+    pub schemas: Vec<PathBuf>,
+    /// Reader schemas by message type (the record's full name). Every writer schema of that type
+    /// is resolved to it (Avro schema resolution: added fields take their defaults, removed ones
+    /// are skipped, promotions apply), so the type keeps one Arrow schema as producers evolve.
+    /// Without one, each writer schema gives its own batches.
+    #[serde(default)]
+    pub reader_schemas: IndexMap<String, PathBuf>,
+}
+
+/// How an Avro message names its writer schema.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AvroFraming {
+    /// Confluent wire format: magic byte 0, then a 4-byte big-endian schema id.
+    #[default]
+    Confluent,
+    /// Avro single-object encoding: `C3 01`, then the schema's 8-byte CRC-64-AVRO fingerprint.
+    SingleObject,
 }
 
 impl Default for DecodeConfig {
     fn default() -> Self {
         Self {
             format: Format::default(),
-            type_from: TypeFrom::default(),
+            type_from_setting: None,
             metadata: Vec::new(),
             schemas: IndexMap::new(),
             infer_rows: defaults::infer_rows(),
+            avro: AvroDecodeConfig::default(),
         }
     }
 }
@@ -168,15 +226,18 @@ pub enum Format {
     /// One JSON object per message.
     #[default]
     Json,
+    /// Avro binary, framed for the Confluent schema registry or as Avro single-object encoding.
+    Avro,
 }
 
 /// Where a message's type (the key routes match) comes from.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TypeFrom {
     /// The topic name.
-    #[default]
     Topic,
+    /// The full name of the message's writer schema (`com.acme.Order`): Avro and Protobuf.
+    Schema,
     /// A top-level string field of the JSON value.
     Field(String),
     /// A message header.
@@ -318,6 +379,80 @@ pub struct KafkaSinkConfig {
     /// librdkafka producer properties passed through.
     #[serde(default)]
     pub settings: BTreeMap<String, String>,
+    /// The message format.
+    #[serde(default)]
+    pub format: SinkFormat,
+    /// Avro settings (`format: avro`).
+    #[serde(default)]
+    pub avro: AvroSinkConfig,
+}
+
+/// Message formats the Kafka sink writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SinkFormat {
+    /// One JSON object per row.
+    #[default]
+    Json,
+    /// One framed Avro record per row.
+    Avro,
+}
+
+/// How the Kafka sink writes Avro.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AvroSinkConfig {
+    /// The schema to write, an `.avsc` file (relative to the config file). Rows are checked and
+    /// coerced to it. Without one, a schema is derived from each batch's columns.
+    #[serde(default)]
+    pub schema: Option<PathBuf>,
+    /// The full name of a derived schema's record (default `weir.Row`).
+    #[serde(default)]
+    pub record_name: Option<String>,
+    /// How each message names its schema.
+    #[serde(default)]
+    pub framing: AvroFraming,
+    /// The subject the schema is registered under, with a schema registry.
+    #[serde(default)]
+    pub subject_strategy: SubjectStrategy,
+    /// Register the schema when the subject does not have it yet (as Confluent's serializers
+    /// do); when false, it must be registered already.
+    #[serde(default = "defaults::yes")]
+    pub auto_register: bool,
+    /// Confluent framing without a registry: the schema id to write.
+    #[serde(default)]
+    pub schema_id: Option<u32>,
+    /// Columns (or `struct.field` paths) that may be coerced with loss, e.g. an int64 column
+    /// into an Avro `int`. A value that does not fit still fails the batch.
+    #[serde(default)]
+    pub lossy: Vec<String>,
+}
+
+impl Default for AvroSinkConfig {
+    fn default() -> Self {
+        AvroSinkConfig {
+            schema: None,
+            record_name: None,
+            framing: AvroFraming::default(),
+            subject_strategy: SubjectStrategy::default(),
+            auto_register: true,
+            schema_id: None,
+            lossy: Vec::new(),
+        }
+    }
+}
+
+/// Confluent subject name strategies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectStrategy {
+    /// `<topic>-value`.
+    #[default]
+    TopicName,
+    /// The record's full name.
+    RecordName,
+    /// `<topic>-<record full name>`.
+    TopicRecordName,
 }
 
 /// The errors section.
@@ -403,6 +538,9 @@ mod defaults {
     }
     pub fn infer_rows() -> usize {
         100
+    }
+    pub fn yes() -> bool {
+        true
     }
     pub fn params() -> serde_json::Value {
         serde_json::Value::Object(Default::default())
@@ -595,6 +733,7 @@ impl LoadedConfig {
                 p.push(format!("decode.schemas.{name}: {e}"));
             }
         }
+        p.extend(self.validate_format());
         if c.routes.is_empty() {
             p.push("routes: no route; every message type would be dead-lettered".into());
         }
@@ -640,6 +779,23 @@ impl LoadedConfig {
                 SinkConfig::Kafka(s) if s.topic.trim().is_empty() => {
                     p.push(format!("{at}.sink.kafka.topic: empty"))
                 }
+                SinkConfig::Kafka(s) if s.format == SinkFormat::Avro => {
+                    let a = &s.avro;
+                    if let Some(f) = &a.schema {
+                        if let Err(e) = crate::decode::avro::load_schema_file(&self.resolve(f)) {
+                            p.push(format!("{at}.sink.kafka.avro.schema: {e}"));
+                        }
+                    }
+                    if a.framing == AvroFraming::Confluent
+                        && a.schema_id.is_none()
+                        && c.schema_registry_url().is_none()
+                    {
+                        p.push(format!("{at}.sink.kafka.avro: Confluent framing needs a schema_registry or a schema_id"));
+                    }
+                    if a.schema_id.is_some() && a.schema.is_none() {
+                        p.push(format!("{at}.sink.kafka.avro.schema_id: give the schema it names (avro.schema)"));
+                    }
+                }
                 _ => {}
             }
         }
@@ -653,6 +809,68 @@ impl LoadedConfig {
         }
         if c.runtime.time_budget.is_zero() {
             p.push("runtime.time_budget: must be more than 0".into());
+        }
+        p
+    }
+
+    /// Problems between `decode.format` and the keys that only some formats take.
+    fn validate_format(&self) -> Vec<String> {
+        let d = &self.config.decode;
+        let mut p = Vec::new();
+        match d.format {
+            Format::Json => {
+                if d.type_from() == TypeFrom::Schema {
+                    p.push("decode.type_from: `schema` needs a format with schemas (avro)".into());
+                }
+                let a = &d.avro;
+                if !a.ids.is_empty() || !a.schemas.is_empty() || !a.reader_schemas.is_empty() {
+                    p.push("decode.avro: set, but decode.format is json".into());
+                }
+            }
+            Format::Avro => {
+                if let TypeFrom::Field(_) = d.type_from() {
+                    p.push("decode.type_from: `field` is for JSON; Avro types come from the writer schema (`schema`), the topic or a header".into());
+                }
+                if !d.schemas.is_empty() {
+                    p.push(
+                        "decode.schemas: JSON field lists; for Avro use decode.avro.reader_schemas"
+                            .into(),
+                    );
+                }
+                let a = &d.avro;
+                let checks = a
+                    .ids
+                    .iter()
+                    .map(|(id, f)| (format!("decode.avro.ids.{id}"), f))
+                    .chain(
+                        a.schemas
+                            .iter()
+                            .enumerate()
+                            .map(|(i, f)| (format!("decode.avro.schemas[{i}]"), f)),
+                    )
+                    .chain(
+                        a.reader_schemas
+                            .iter()
+                            .map(|(t, f)| (format!("decode.avro.reader_schemas.{t}"), f)),
+                    );
+                for (key, file) in checks {
+                    if let Err(e) = crate::decode::avro::load_schema_file(&self.resolve(file)) {
+                        p.push(format!("{key}: {e}"));
+                    }
+                }
+                match a.framing {
+                    AvroFraming::Confluent if !a.schemas.is_empty() => p.push(
+                        "decode.avro.schemas: single-object schemas, but framing is confluent (use ids)".into(),
+                    ),
+                    AvroFraming::SingleObject if !a.ids.is_empty() => p.push(
+                        "decode.avro.ids: Confluent ids, but framing is single_object (use schemas)".into(),
+                    ),
+                    AvroFraming::SingleObject if a.schemas.is_empty() => p.push(
+                        "decode.avro.schemas: single-object encoding needs the writer schemas".into(),
+                    ),
+                    _ => {}
+                }
+            }
         }
         p
     }
@@ -708,7 +926,7 @@ routes:
         let c = load(MINIMAL).unwrap().config;
         assert_eq!(c.source.kafka.batch.max_records, 10_000);
         assert_eq!(c.runtime.memory_limit, 256 << 20);
-        assert_eq!(c.decode.type_from, TypeFrom::Topic);
+        assert_eq!(c.decode.type_from(), TypeFrom::Topic);
     }
 
     #[test]
@@ -794,12 +1012,12 @@ runtime: { memory_limit: 1KiB }
     fn type_from_forms() {
         let text = format!("{MINIMAL}decode: {{ type_from: {{ field: kind }} }}\n");
         assert_eq!(
-            load(&text).unwrap().config.decode.type_from,
+            load(&text).unwrap().config.decode.type_from(),
             TypeFrom::Field("kind".into())
         );
         let text = format!("{MINIMAL}decode: {{ type_from: {{ header: t }} }}\n");
         assert_eq!(
-            load(&text).unwrap().config.decode.type_from,
+            load(&text).unwrap().config.decode.type_from(),
             TypeFrom::Header("t".into())
         );
     }

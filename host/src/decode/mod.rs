@@ -2,9 +2,11 @@
 //! the configured Kafka metadata as columns (invariant 4). A message that can't be decoded is
 //! rejected with its reason, and the rest of its batch goes on (invariant 7).
 
+pub mod avro;
 mod json;
 mod metadata;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -12,7 +14,7 @@ use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use indexmap::IndexMap;
 
-use crate::config::{LoadedConfig, MetaColumn, TypeFrom};
+use crate::config::{Format, LoadedConfig, MetaColumn, TypeFrom};
 use crate::source::Record;
 
 pub use json::JsonDecoder;
@@ -50,104 +52,78 @@ pub struct Decoded {
 pub struct Decoder {
     type_from: TypeFrom,
     metadata: Vec<MetaColumn>,
+    format: FormatDecoder,
+}
+
+enum FormatDecoder {
+    Json(JsonTypes),
+    Avro(avro::AvroDecoder),
+}
+
+/// JSON decoders by type, with configured or inferred schemas.
+struct JsonTypes {
     configured: HashMap<String, SchemaRef>,
     infer_rows: usize,
     by_type: HashMap<String, JsonDecoder>,
 }
 
+/// A decoded part: its type, rows and their records.
+type Part = (String, RecordBatch, Vec<u32>);
+
 impl Decoder {
-    /// A decoder for the config's `decode` section. Schemas are loaded here, once.
-    pub fn new(cfg: &LoadedConfig) -> Result<Self, String> {
+    /// A decoder for the config's `decode` section. Schemas are loaded here, once; `remote`
+    /// serves Avro writer schemas not found locally (the schema registry).
+    pub fn new(
+        cfg: &LoadedConfig,
+        remote: Option<Box<dyn avro::SchemaSource>>,
+    ) -> Result<Self, String> {
         let d = &cfg.config.decode;
-        let configured = d
-            .schemas
-            .iter()
-            .map(|(name, spec)| {
-                cfg.load_schema(spec)
-                    .map(|s| (name.clone(), Arc::new(s)))
-                    .map_err(|e| format!("decode.schemas.{name}: {e}"))
-            })
-            .collect::<Result<_, _>>()?;
+        let format = match d.format {
+            Format::Json => FormatDecoder::Json(JsonTypes {
+                configured: d
+                    .schemas
+                    .iter()
+                    .map(|(name, spec)| {
+                        cfg.load_schema(spec)
+                            .map(|s| (name.clone(), Arc::new(s)))
+                            .map_err(|e| format!("decode.schemas.{name}: {e}"))
+                    })
+                    .collect::<Result<_, _>>()?,
+                infer_rows: d.infer_rows,
+                by_type: HashMap::new(),
+            }),
+            Format::Avro => FormatDecoder::Avro(avro::AvroDecoder::new(cfg, remote)?),
+        };
         Ok(Decoder {
-            type_from: d.type_from.clone(),
+            type_from: d.type_from(),
             metadata: d.metadata.clone(),
-            configured,
-            infer_rows: d.infer_rows,
-            by_type: HashMap::new(),
+            format,
         })
     }
 
-    /// The message type of a record.
-    fn type_of<'r>(&self, r: &'r Record<'_>) -> Result<std::borrow::Cow<'r, str>, String> {
+    /// The message type of a record, from the topic or a header (`None` when the format
+    /// decides it: a JSON field, the writer schema's name).
+    fn type_of<'r>(&self, r: &'r Record<'_>) -> Option<Result<Cow<'r, str>, String>> {
         match &self.type_from {
-            TypeFrom::Topic => Ok(r.topic.into()),
-            TypeFrom::Header(h) => {
-                let v = r
-                    .header(h)
-                    .ok_or_else(|| format!("no `{h}` header to take the type from"))?;
-                std::str::from_utf8(v)
-                    .map(|s| s.to_string().into())
-                    .map_err(|_| format!("header `{h}` is not UTF-8"))
-            }
-            TypeFrom::Field(f) => {
-                let v = r.value.ok_or("empty value (tombstone)")?;
-                json::type_field(v, f).map(Into::into)
-            }
+            TypeFrom::Topic => Some(Ok(r.topic.into())),
+            TypeFrom::Header(h) => Some(match r.header(h) {
+                None => Err(format!("no `{h}` header to take the type from")),
+                Some(v) => std::str::from_utf8(v)
+                    .map(Into::into)
+                    .map_err(|_| format!("header `{h}` is not UTF-8")),
+            }),
+            TypeFrom::Field(_) | TypeFrom::Schema => None,
         }
     }
 
     /// Decodes one poll.
     pub fn decode(&mut self, records: &[Record<'_>]) -> Decoded {
         let mut out = Decoded::default();
-        let mut groups: IndexMap<String, Vec<u32>> = IndexMap::new();
-        for (i, r) in records.iter().enumerate() {
-            match self.type_of(r) {
-                Ok(t) => match groups.get_mut(t.as_ref()) {
-                    Some(g) => g.push(i as u32),
-                    None => {
-                        groups.insert(t.into_owned(), vec![i as u32]);
-                    }
-                },
-                Err(reason) => out.rejected.push(Rejected {
-                    record: i as u32,
-                    reason,
-                }),
-            }
-        }
-        for (type_name, idx) in groups {
-            let decoder = match self.by_type.get_mut(&type_name) {
-                Some(d) => d,
-                None => {
-                    let schema = match self.configured.get(&type_name) {
-                        Some(s) => Arc::clone(s),
-                        None => match json::infer_schema(
-                            idx.iter()
-                                .filter_map(|&i| records[i as usize].value)
-                                .take(self.infer_rows),
-                        ) {
-                            Ok(s) => {
-                                tracing::info!(r#type = %type_name, schema = %json::describe_schema(&s), "inferred a schema; give one in decode.schemas to pin it");
-                                s
-                            }
-                            Err(reason) => {
-                                out.rejected.extend(idx.iter().map(|&record| Rejected {
-                                    record,
-                                    reason: format!("no schema for type `{type_name}`: {reason}"),
-                                }));
-                                continue;
-                            }
-                        },
-                    };
-                    self.by_type
-                        .entry(type_name.clone())
-                        .or_insert(JsonDecoder::new(schema))
-                }
-            };
-            let (batch, kept, rejected) = decoder.decode(records, &idx);
-            out.rejected.extend(rejected);
-            if kept.is_empty() {
-                continue;
-            }
+        let parts = match &self.format {
+            FormatDecoder::Json(_) => self.decode_json(records, &mut out.rejected),
+            FormatDecoder::Avro(_) => self.decode_avro(records, &mut out.rejected),
+        };
+        for (type_name, batch, kept) in merge_same_type(parts) {
             match metadata::append(batch, &self.metadata, records, &kept) {
                 Ok(batch) => out.batches.push(TypedBatch {
                     type_name,
@@ -163,7 +139,184 @@ impl Decoder {
         out.rejected.sort_by_key(|r| r.record);
         out
     }
+
+    fn decode_json(&mut self, records: &[Record<'_>], rejected: &mut Vec<Rejected>) -> Vec<Part> {
+        let mut groups: IndexMap<String, Vec<u32>> = IndexMap::new();
+        for (i, r) in records.iter().enumerate() {
+            let t = self.type_of(r).unwrap_or_else(|| match &self.type_from {
+                TypeFrom::Field(f) => r
+                    .value
+                    .ok_or_else(|| "empty value (tombstone)".to_string())
+                    .and_then(|v| json::type_field(v, f))
+                    .map(Into::into),
+                _ => Ok(r.topic.into()),
+            });
+            match t {
+                Ok(t) => group(&mut groups, t, i as u32),
+                Err(reason) => rejected.push(Rejected {
+                    record: i as u32,
+                    reason,
+                }),
+            }
+        }
+        let FormatDecoder::Json(json) = &mut self.format else {
+            return Vec::new();
+        };
+        let mut parts = Vec::new();
+        for (type_name, idx) in groups {
+            let decoder = match json.by_type.get_mut(&type_name) {
+                Some(d) => d,
+                None => {
+                    let schema = match json.configured.get(&type_name) {
+                        Some(s) => Arc::clone(s),
+                        None => match json::infer_schema(
+                            idx.iter()
+                                .filter_map(|&i| records[i as usize].value)
+                                .take(json.infer_rows),
+                        ) {
+                            Ok(s) => {
+                                tracing::info!(r#type = %type_name, schema = %json::describe_schema(&s), "inferred a schema; give one in decode.schemas to pin it");
+                                s
+                            }
+                            Err(reason) => {
+                                rejected.extend(idx.iter().map(|&record| Rejected {
+                                    record,
+                                    reason: format!("no schema for type `{type_name}`: {reason}"),
+                                }));
+                                continue;
+                            }
+                        },
+                    };
+                    json.by_type
+                        .entry(type_name.clone())
+                        .or_insert(JsonDecoder::new(schema))
+                }
+            };
+            let (batch, kept, bad) = decoder.decode(records, &idx);
+            rejected.extend(bad);
+            if !kept.is_empty() {
+                parts.push((type_name, batch, kept));
+            }
+        }
+        parts
+    }
+
+    fn decode_avro(&mut self, records: &[Record<'_>], rejected: &mut Vec<Rejected>) -> Vec<Part> {
+        // Group by (type, writer schema): one arrow-avro decoder per writer schema.
+        let mut groups: IndexMap<(String, avro::WriterKey), Vec<u32>> = IndexMap::new();
+        for (i, r) in records.iter().enumerate() {
+            let i = i as u32;
+            let given = match self.type_of(r).transpose() {
+                Ok(t) => t,
+                Err(reason) => {
+                    rejected.push(Rejected { record: i, reason });
+                    continue;
+                }
+            };
+            let FormatDecoder::Avro(avro) = &mut self.format else {
+                return Vec::new();
+            };
+            let Some(value) = r.value else {
+                rejected.push(Rejected {
+                    record: i,
+                    reason: "empty value (tombstone)".into(),
+                });
+                continue;
+            };
+            match avro.writer(value) {
+                Ok((key, name)) => {
+                    let t = given.map_or_else(|| name.to_string(), Cow::into_owned);
+                    groups.entry((t, key)).or_default().push(i);
+                }
+                Err(reason) => rejected.push(Rejected { record: i, reason }),
+            }
+        }
+        let FormatDecoder::Avro(avro) = &mut self.format else {
+            return Vec::new();
+        };
+        let mut parts = Vec::new();
+        for ((type_name, key), idx) in groups {
+            let (batch, kept, bad) = avro.decode(key, records, &idx);
+            rejected.extend(bad);
+            if let Some(batch) = batch {
+                parts.push((type_name, batch, kept));
+            }
+        }
+        parts
+    }
+}
+
+fn group<'a>(groups: &mut IndexMap<String, Vec<u32>>, t: Cow<'a, str>, i: u32) {
+    match groups.get_mut(t.as_ref()) {
+        Some(g) => g.push(i),
+        None => {
+            groups.insert(t.into_owned(), vec![i]);
+        }
+    }
+}
+
+/// Joins the parts of one type that share their columns (writer schemas resolved to one reader
+/// schema; the schema metadata still names each writer), rows back in poll order, so a type keeps one batch per poll (invariant 3). Parts of
+/// one type with different schemas stay apart.
+fn merge_same_type(parts: Vec<Part>) -> Vec<Part> {
+    if parts.len() < 2 {
+        return parts;
+    }
+    let mut merged: Vec<Vec<Part>> = Vec::new();
+    for p in parts {
+        match merged
+            .iter_mut()
+            .find(|m| m[0].0 == p.0 && same_columns(&m[0].1, &p.1))
+        {
+            Some(m) => m.push(p),
+            None => merged.push(vec![p]),
+        }
+    }
+    merged
+        .into_iter()
+        .flat_map(|mut same| {
+            if same.len() == 1 {
+                return same;
+            }
+            match join_in_order(&same) {
+                Ok(joined) => vec![joined],
+                Err(e) => {
+                    // Can't happen with one schema; if it does, the parts still go on apart.
+                    tracing::warn!(error = %e, "joining batches of one type");
+                    same.drain(..).collect()
+                }
+            }
+        })
+        .collect()
+}
+
+/// Same column names, types and nullability (field metadata, such as Avro defaults, aside).
+fn same_columns(a: &RecordBatch, b: &RecordBatch) -> bool {
+    let (a, b) = (a.schema(), b.schema());
+    a.fields().len() == b.fields().len()
+        && a.fields().iter().zip(b.fields()).all(|(f, g)| {
+            f.name() == g.name()
+                && f.is_nullable() == g.is_nullable()
+                && f.data_type().equals_datatype(g.data_type())
+        })
+}
+
+/// Concatenates parts and sorts the rows by record index.
+fn join_in_order(parts: &[Part]) -> Result<Part, arrow_schema::ArrowError> {
+    let schema = parts[0].1.schema();
+    let batches: Vec<&RecordBatch> = parts.iter().map(|p| &p.1).collect();
+    let joined = arrow_select::concat::concat_batches(&schema, batches)?;
+    let records: Vec<u32> = parts.iter().flat_map(|p| p.2.iter().copied()).collect();
+    let mut order: Vec<u32> = (0..records.len() as u32).collect();
+    order.sort_by_key(|&i| records[i as usize]);
+    let take = arrow_array::UInt32Array::from(order.clone());
+    let batch = arrow_select::take::take_record_batch(&joined, &take)?;
+    let records = order.iter().map(|&i| records[i as usize]).collect();
+    Ok((parts[0].0.clone(), batch, records))
 }
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod avro_tests;

@@ -32,7 +32,7 @@ const SCHEMA: &str = "{ format: json, metadata: [_offset, _key], schemas: { t: {
 
 #[test]
 fn bad_messages_are_rejected_with_reasons_and_the_rest_goes_on() {
-    let mut d = Decoder::new(&config(SCHEMA)).unwrap();
+    let mut d = Decoder::new(&config(SCHEMA), None).unwrap();
     let values: Vec<Option<&[u8]>> = vec![
         Some(br#"{"id":1,"amount":1.5,"c":{"name":"a"}}"#),
         Some(br#"{"id":2,"amount":"lots"}"#), // wrong type
@@ -90,7 +90,7 @@ fn bad_messages_are_rejected_with_reasons_and_the_rest_goes_on() {
 
 #[test]
 fn one_batch_per_type_from_a_field_in_order() {
-    let mut d = Decoder::new(&config("{ type_from: { field: kind } }")).unwrap();
+    let mut d = Decoder::new(&config("{ type_from: { field: kind } }"), None).unwrap();
     let values: [&[u8]; 5] = [
         br#"{"kind":"order","amount":1.0}"#,
         br#"{"kind":"payment","method":"card"}"#,
@@ -120,7 +120,7 @@ fn one_batch_per_type_from_a_field_in_order() {
 
 #[test]
 fn type_from_header() {
-    let mut d = Decoder::new(&config("{ type_from: { header: t } }")).unwrap();
+    let mut d = Decoder::new(&config("{ type_from: { header: t } }"), None).unwrap();
     let mut a = rec("x", 0, Some(br#"{"a":1}"#));
     a.headers = vec![("t", b"alpha")];
     let b = rec("x", 1, Some(br#"{"a":2}"#));
@@ -147,7 +147,7 @@ proptest! {
     /// with their values, and exactly the bad ones are rejected.
     #[test]
     fn decode_keeps_exactly_the_good_messages(kinds in proptest::collection::vec(0u8..6, 0..60)) {
-        let mut d = Decoder::new(&config(SCHEMA)).unwrap();
+        let mut d = Decoder::new(&config(SCHEMA), None).unwrap();
         let values: Vec<Vec<u8>> = kinds.iter().enumerate().map(|(i, k)| match k {
             0..=2 => format!(r#"{{"id":{i},"amount":{i}.5}}"#).into_bytes(),
             3 => format!(r#"{{"id":{i},"amount":"x"}}"#).into_bytes(),

@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::CommitMode;
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::config::{ErrorPolicy, LoadedConfig, SinkConfig};
+use crate::config::{ErrorPolicy, LoadedConfig, SinkConfig, SinkFormat};
 use crate::decode::Decoder;
 use crate::offsets::{OffsetTracker, Partition, Progress, WriteFailed};
 use crate::route::{run_chain, Router};
 use crate::runtime::{FileGrants, Instance, Plugin, Runtime, RuntimeError, TransformFailure};
+use crate::sink::avro::AvroEncoder;
 use crate::sink::dead_letter::{DeadLetter, Reason};
 use crate::sink::kafka::KafkaSink;
 use crate::sink::parquet::ParquetSink;
@@ -180,7 +181,14 @@ impl Worker {
                     Sink::Parquet(Box::new(sink))
                 }
                 (SinkConfig::Kafka(k), Some(prod)) => {
-                    Sink::Kafka(KafkaSink::new(Arc::clone(prod), k))
+                    let avro = match k.format {
+                        SinkFormat::Json => None,
+                        SinkFormat::Avro => Some(
+                            AvroEncoder::new(cfg, k, None)
+                                .map_err(|e| PipelineError::Setup(format!("route {name}: {e}")))?,
+                        ),
+                    };
+                    Sink::Kafka(KafkaSink::new(Arc::clone(prod), k, avro))
                 }
                 (SinkConfig::Kafka(_), None) => {
                     return Err(PipelineError::Setup("no producer for a Kafka sink".into()))
@@ -197,7 +205,7 @@ impl Worker {
             _ => None,
         };
         let stages = Stages {
-            decoder: Decoder::new(cfg).map_err(PipelineError::Setup)?,
+            decoder: Decoder::new(cfg, None).map_err(PipelineError::Setup)?,
             router: Router::new(c.routes.iter().map(|r| r.match_type.as_str()))
                 .map_err(|e| PipelineError::Setup(e.to_string()))?,
             routes,
@@ -408,13 +416,38 @@ impl Stages {
                         route.stats.rows_out += out.batch.num_rows() as u64;
                         let _sink =
                             tracing::debug_span!("sink", rows = out.batch.num_rows()).entered();
-                        route.sink.write(&out.batch, &progress).map_err(|cause| {
-                            PipelineError::Sink {
-                                route: route.stats.name.clone(),
-                                cause,
+                        match route.sink.write(&out.batch, &progress) {
+                            Ok(()) => {}
+                            Err(SinkError::Reject(error)) => {
+                                // Not written: the batch's messages take the error policy's way.
+                                let name = route.stats.name.clone();
+                                route.stats.rows_out -= out.batch.num_rows() as u64;
+                                tracing::warn!(route = %name, %error, "sink refused a batch");
+                                let failed: std::collections::HashSet<u32> =
+                                    out.row_errors.iter().map(|e| e.0).collect();
+                                let rest: Vec<u32> = typed
+                                    .records
+                                    .iter()
+                                    .copied()
+                                    .filter(|i| !failed.contains(i))
+                                    .collect();
+                                let stop = |route| PipelineError::Sink {
+                                    route,
+                                    cause: SinkError::Reject(error.clone()),
+                                };
+                                self.fail_batch(
+                                    records, ri, &rest, "sink", None, &error, &progress, stop,
+                                )?;
                             }
-                        })?;
+                            Err(cause) => {
+                                return Err(PipelineError::Sink {
+                                    route: route.stats.name.clone(),
+                                    cause,
+                                })
+                            }
+                        }
                     }
+                    let route = &mut self.routes[ri];
                     let name = route.stats.name.clone();
                     for (i, plugin, error) in &out.row_errors {
                         let why = Reason {
@@ -427,35 +460,63 @@ impl Stages {
                     }
                 }
                 Err(f) => {
-                    let name = route.stats.name.clone();
-                    tracing::warn!(route = %name, plugin = %f.plugin, "transform {}", f.failure);
-                    match self.policy {
-                        ErrorPolicy::Stop => {
-                            return Err(PipelineError::Transform {
-                                route: name,
-                                plugin: f.plugin,
-                                failure: f.failure,
-                            })
-                        }
-                        ErrorPolicy::Skip => route.stats.skipped += typed.records.len() as u64,
-                        ErrorPolicy::DeadLetter => {
-                            route.stats.dead_lettered += typed.records.len() as u64;
-                            let error = f.failure.to_string();
-                            for &i in &typed.records {
-                                let why = Reason {
-                                    stage: "transform",
-                                    route: Some(&name),
-                                    plugin: Some(&f.plugin),
-                                    error: &error,
-                                };
-                                self.set_aside(&records[i as usize], why, &progress)?;
-                            }
-                        }
-                    }
+                    tracing::warn!(route = %route.stats.name, plugin = %f.plugin, "transform {}", f.failure);
+                    let error = f.failure.to_string();
+                    let plugin = f.plugin.clone();
+                    let stop = |route| PipelineError::Transform {
+                        route,
+                        plugin: f.plugin,
+                        failure: f.failure,
+                    };
+                    self.fail_batch(
+                        records,
+                        ri,
+                        &typed.records,
+                        "transform",
+                        Some(&plugin),
+                        &error,
+                        &progress,
+                        stop,
+                    )?;
                 }
             }
         }
         OffsetTracker::seal(&progress);
+        Ok(())
+    }
+
+    /// A batch of route `ri` failed whole (in a transform or at the sink): its messages go where
+    /// the error policy says.
+    #[allow(clippy::too_many_arguments)]
+    fn fail_batch(
+        &mut self,
+        records: &[Record<'_>],
+        ri: usize,
+        failed: &[u32],
+        stage: &str,
+        plugin: Option<&str>,
+        error: &str,
+        progress: &Arc<Progress>,
+        stop: impl FnOnce(String) -> PipelineError,
+    ) -> Result<(), PipelineError> {
+        let stats = &mut self.routes[ri].stats;
+        let name = stats.name.clone();
+        match self.policy {
+            ErrorPolicy::Stop => return Err(stop(name)),
+            ErrorPolicy::Skip => stats.skipped += failed.len() as u64,
+            ErrorPolicy::DeadLetter => {
+                stats.dead_lettered += failed.len() as u64;
+                for &i in failed {
+                    let why = Reason {
+                        stage,
+                        route: Some(&name),
+                        plugin,
+                        error,
+                    };
+                    self.set_aside(&records[i as usize], why, progress)?;
+                }
+            }
+        }
         Ok(())
     }
 

@@ -1,4 +1,4 @@
-//! The Kafka sink: one JSON message per row, keyed by a configured column.
+//! The Kafka sink: one message per row (JSON, or framed Avro), keyed by a configured column.
 
 use std::sync::Arc;
 
@@ -6,6 +6,7 @@ use arrow_array::RecordBatch;
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use arrow_json::LineDelimitedWriter;
 
+use super::avro::AvroEncoder;
 use super::producer::{self, AckProducer};
 use super::SinkError;
 use crate::config::KafkaSinkConfig;
@@ -17,16 +18,23 @@ pub struct KafkaSink {
     topic: String,
     key: Option<String>,
     buf: Vec<u8>,
+    /// `Some` for `format: avro`.
+    avro: Option<AvroEncoder>,
 }
 
 impl KafkaSink {
-    /// A sink on the shared producer.
-    pub fn new(producer: Arc<AckProducer>, cfg: &KafkaSinkConfig) -> Self {
+    /// A sink on the shared producer; `avro` encodes rows when the format is Avro.
+    pub fn new(
+        producer: Arc<AckProducer>,
+        cfg: &KafkaSinkConfig,
+        avro: Option<AvroEncoder>,
+    ) -> Self {
         KafkaSink {
             producer,
             topic: cfg.topic.clone(),
             key: cfg.key.clone(),
             buf: Vec::new(),
+            avro,
         }
     }
 
@@ -36,12 +44,66 @@ impl KafkaSink {
         batch: &RecordBatch,
         progress: &Arc<Progress>,
     ) -> Result<(), SinkError> {
+        let keys = self.keys(batch)?;
+        if let Some(avro) = &mut self.avro {
+            let rows = avro
+                .encode(batch)
+                .map_err(|e| SinkError::Reject(e.to_string()))?;
+            if rows.len() != batch.num_rows() {
+                return Err(SinkError::Encode(format!(
+                    "encoded {} Avro rows for {} rows",
+                    rows.len(),
+                    batch.num_rows()
+                )));
+            }
+            for (value, key) in rows.iter().zip(&keys) {
+                self.send(key.as_deref(), &value, progress)?;
+            }
+            return Ok(());
+        }
         self.buf.clear();
         let mut w = LineDelimitedWriter::new(&mut self.buf);
         w.write(batch)
             .map_err(|e| SinkError::Encode(e.to_string()))?;
         w.finish().map_err(|e| SinkError::Encode(e.to_string()))?;
-        let keys = match &self.key {
+        // JSON escapes newlines inside strings, so each line is exactly one row.
+        let buf = std::mem::take(&mut self.buf);
+        let lines = buf.split(|b| *b == b'\n').filter(|l| !l.is_empty());
+        let mut sent = 0;
+        for (line, key) in lines.zip(&keys) {
+            self.send(key.as_deref(), line, progress)?;
+            sent += 1;
+        }
+        self.buf = buf;
+        if sent != batch.num_rows() {
+            return Err(SinkError::Encode(format!(
+                "encoded {sent} JSON rows for {} rows",
+                batch.num_rows()
+            )));
+        }
+        Ok(())
+    }
+
+    fn send(
+        &self,
+        key: Option<&str>,
+        value: &[u8],
+        progress: &Arc<Progress>,
+    ) -> Result<(), SinkError> {
+        producer::send(
+            &self.producer,
+            &self.topic,
+            key.map(str::as_bytes),
+            value,
+            None,
+            progress.hold(),
+        )
+        .map_err(|e| SinkError::Kafka(e.to_string()))
+    }
+
+    /// Each row's key, from the key column.
+    fn keys(&self, batch: &RecordBatch) -> Result<Vec<Option<String>>, SinkError> {
+        Ok(match &self.key {
             Some(k) => {
                 let col = batch.column_by_name(k).ok_or_else(|| {
                     SinkError::Encode(format!("no key column `{k}` in the batch"))
@@ -53,29 +115,7 @@ impl KafkaSink {
                     .collect()
             }
             None => vec![None; batch.num_rows()],
-        };
-        // JSON escapes newlines inside strings, so each line is exactly one row.
-        let lines = self.buf.split(|b| *b == b'\n').filter(|l| !l.is_empty());
-        let mut sent = 0;
-        for (line, key) in lines.zip(&keys) {
-            producer::send(
-                &self.producer,
-                &self.topic,
-                key.as_deref().map(str::as_bytes),
-                line,
-                None,
-                progress.hold(),
-            )
-            .map_err(|e| SinkError::Kafka(e.to_string()))?;
-            sent += 1;
-        }
-        if sent != batch.num_rows() {
-            return Err(SinkError::Encode(format!(
-                "encoded {sent} JSON rows for {} rows",
-                batch.num_rows()
-            )));
-        }
-        Ok(())
+        })
     }
 }
 

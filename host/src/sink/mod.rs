@@ -1,6 +1,7 @@
 //! Sinks: where a route's results go. Every write takes an ack from the poll's
 //! [`Progress`](crate::offsets::Progress) and completes it only when the data is durable.
 
+pub mod avro;
 pub mod dead_letter;
 pub mod kafka;
 pub mod parquet;
@@ -12,7 +13,8 @@ use arrow_array::RecordBatch;
 
 use crate::offsets::Progress;
 
-/// Sink errors. Any of them stops the worker before it commits past the failed write.
+/// Sink errors. All but [`SinkError::Reject`] stop the worker before it commits past the failed
+/// write.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     /// The rows could not be encoded.
@@ -24,6 +26,10 @@ pub enum SinkError {
     /// Kafka refused a message.
     #[error("kafka: {0}")]
     Kafka(String),
+    /// The batch does not fit the sink's schema (a column that would lose values, a null in a
+    /// required field). Nothing of it was written; its messages go where the error policy says.
+    #[error("{0}")]
+    Reject(String),
 }
 
 /// A route's sink.

@@ -1,0 +1,426 @@
+//! Avro to Arrow with arrow-avro's streaming decoder: one decoder per writer schema, fed the
+//! framed messages of a poll, building the columns directly (no per-row `Value` tree).
+//!
+//! arrow-avro's decoder, like arrow-json's, cannot take back a row it failed halfway through. So
+//! when a message fails, the rows decoded since the last failure are decoded again into a fresh
+//! decoder and flushed, the bad message is rejected, and decoding goes on: each message is
+//! decoded at most twice, whatever the number of bad ones.
+
+use std::collections::HashMap;
+
+use arrow_array::RecordBatch;
+use arrow_avro::codec::Tz;
+use arrow_avro::reader::{Decoder as ArrowAvroDecoder, ReaderBuilder};
+use arrow_avro::schema::{AvroSchema, Fingerprint, FingerprintAlgorithm, SchemaStore};
+use arrow_schema::SchemaRef;
+
+use super::Rejected;
+use crate::config::{AvroFraming, LoadedConfig};
+use crate::source::Record;
+
+/// What names a message's writer schema: a registry id or a schema fingerprint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WriterKey {
+    /// A Confluent schema registry id.
+    Id(u32),
+    /// A CRC-64-AVRO (Rabin) fingerprint, from single-object encoding.
+    Rabin(u64),
+}
+
+impl std::fmt::Display for WriterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriterKey::Id(id) => write!(f, "schema id {id}"),
+            WriterKey::Rabin(fp) => write!(f, "schema fingerprint {fp:016x}"),
+        }
+    }
+}
+
+impl WriterKey {
+    fn fingerprint(self) -> Fingerprint {
+        match self {
+            WriterKey::Id(id) => Fingerprint::Id(id),
+            WriterKey::Rabin(fp) => Fingerprint::Rabin(fp),
+        }
+    }
+
+    fn algorithm(self) -> FingerprintAlgorithm {
+        match self {
+            WriterKey::Id(_) => FingerprintAlgorithm::Id,
+            WriterKey::Rabin(_) => FingerprintAlgorithm::Rabin,
+        }
+    }
+}
+
+/// The writer key in a message's prefix.
+pub fn parse_prefix(framing: AvroFraming, value: &[u8]) -> Result<WriterKey, String> {
+    match framing {
+        AvroFraming::Confluent => match value {
+            [0, a, b, c, d, ..] => Ok(WriterKey::Id(u32::from_be_bytes([*a, *b, *c, *d]))),
+            [0, ..] => Err(format!(
+                "truncated Confluent header: {} byte(s), expected 5 before the Avro body",
+                value.len()
+            )),
+            [] => Err("empty value".into()),
+            [first, ..] => Err(format!(
+                "not Confluent-framed Avro: first byte is 0x{first:02x}, expected the magic byte 0x00{}",
+                if *first == b'{' { " (it looks like JSON)" } else { "" }
+            )),
+        },
+        AvroFraming::SingleObject => match value {
+            [0xC3, 0x01, rest @ ..] => rest
+                .get(..8)
+                .and_then(|fp| fp.try_into().ok())
+                .map(|fp| WriterKey::Rabin(u64::from_le_bytes(fp)))
+                .ok_or_else(|| "truncated single-object header: expected an 8-byte fingerprint after C3 01".into()),
+            _ => Err(format!(
+                "not Avro single-object encoding: expected C3 01, found {:02x?}",
+                &value[..value.len().min(2)]
+            )),
+        },
+    }
+}
+
+/// The full name of a schema's top-level type: `namespace.name` for a named type (a name with
+/// dots is already full), or the primitive type's name.
+pub fn full_name(schema_json: &str) -> Result<String, String> {
+    let v: serde_json::Value =
+        serde_json::from_str(schema_json).map_err(|e| format!("not an Avro schema (JSON): {e}"))?;
+    Ok(match &v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Object(o) => match o.get("name").and_then(|n| n.as_str()) {
+            Some(name) if name.contains('.') => name.to_string(),
+            Some(name) => match o.get("namespace").and_then(|n| n.as_str()) {
+                Some(ns) if !ns.is_empty() => format!("{ns}.{name}"),
+                _ => name.to_string(),
+            },
+            None => o
+                .get("type")
+                .and_then(|t| t.as_str())
+                .ok_or("an Avro schema object needs a `type`")?
+                .to_string(),
+        },
+        serde_json::Value::Array(_) => "union".to_string(),
+        _ => return Err("not an Avro schema: expected a string, object or array".into()),
+    })
+}
+
+/// Reads an `.avsc` file and checks that arrow-avro can decode with it.
+pub fn load_schema_file(path: &std::path::Path) -> Result<AvroSchema, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let schema = AvroSchema::new(text);
+    arrow_schema_of(&schema, None).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(schema)
+}
+
+/// The Arrow schema arrow-avro decodes `writer` into (resolved to `reader` when given).
+pub fn arrow_schema_of(
+    writer: &AvroSchema,
+    reader: Option<&AvroSchema>,
+) -> Result<SchemaRef, String> {
+    let key = WriterKey::Id(0);
+    build_decoder(key, writer, reader, 1).map(|d| d.schema())
+}
+
+fn build_decoder(
+    key: WriterKey,
+    writer: &AvroSchema,
+    reader: Option<&AvroSchema>,
+    batch_size: usize,
+) -> Result<ArrowAvroDecoder, String> {
+    let mut store = SchemaStore::new_with_type(key.algorithm());
+    store
+        .set(key.fingerprint(), writer.clone())
+        .map_err(|e| e.to_string())?;
+    let mut b = ReaderBuilder::new()
+        .with_batch_size(batch_size)
+        .with_tz(Tz::Utc)
+        .with_writer_schema_store(store)
+        .with_active_fingerprint(key.fingerprint());
+    if let Some(r) = reader {
+        b = b.with_reader_schema(r.clone());
+    }
+    b.build_decoder().map_err(|e| match reader {
+        Some(_) => format!("the writer schema does not resolve to the reader schema: {e}"),
+        None => format!("arrow-avro refuses the schema: {e}"),
+    })
+}
+
+/// One writer schema and its live decoder.
+struct Writer {
+    type_name: String,
+    schema: AvroSchema,
+    /// `None` before the first message and after a failure (a failed decoder is unusable).
+    decoder: Option<ArrowAvroDecoder>,
+}
+
+/// Where writer schemas come from when a message names one not seen before.
+pub trait SchemaSource: Send {
+    /// The writer schema's JSON for `key`. `Err` rejects the message with that reason.
+    fn fetch(&self, key: WriterKey) -> Result<String, String>;
+}
+
+/// Decodes Avro messages of any number of writer schemas.
+pub struct AvroDecoder {
+    framing: AvroFraming,
+    local: HashMap<WriterKey, AvroSchema>,
+    remote: Option<Box<dyn SchemaSource>>,
+    readers: HashMap<String, AvroSchema>,
+    writers: HashMap<WriterKey, Writer>,
+    batch_size: usize,
+}
+
+impl AvroDecoder {
+    /// A decoder for the config's `decode.avro` section, with `remote` for schemas not found
+    /// locally (the registry).
+    pub fn new(cfg: &LoadedConfig, remote: Option<Box<dyn SchemaSource>>) -> Result<Self, String> {
+        let a = &cfg.config.decode.avro;
+        let mut local = HashMap::new();
+        for (id, path) in &a.ids {
+            let s = load_schema_file(&cfg.resolve(path))
+                .map_err(|e| format!("decode.avro.ids.{id}: {e}"))?;
+            local.insert(WriterKey::Id(*id), s);
+        }
+        for (i, path) in a.schemas.iter().enumerate() {
+            let s = load_schema_file(&cfg.resolve(path))
+                .map_err(|e| format!("decode.avro.schemas[{i}]: {e}"))?;
+            let fp = match s.fingerprint(FingerprintAlgorithm::Rabin) {
+                Ok(Fingerprint::Rabin(fp)) => fp,
+                Ok(other) => {
+                    return Err(format!("decode.avro.schemas[{i}]: fingerprint {other:?}"))
+                }
+                Err(e) => return Err(format!("decode.avro.schemas[{i}]: {e}")),
+            };
+            local.insert(WriterKey::Rabin(fp), s);
+        }
+        let readers = a
+            .reader_schemas
+            .iter()
+            .map(|(ty, path)| {
+                load_schema_file(&cfg.resolve(path))
+                    .map(|s| (ty.clone(), s))
+                    .map_err(|e| format!("decode.avro.reader_schemas.{ty}: {e}"))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(AvroDecoder {
+            framing: a.framing,
+            local,
+            remote,
+            readers,
+            writers: HashMap::new(),
+            batch_size: cfg.config.source.kafka.batch.max_records.max(1),
+        })
+    }
+
+    /// The writer key of a message and its type name, fetching the schema the first time.
+    pub fn writer(&mut self, value: &[u8]) -> Result<(WriterKey, &str), String> {
+        let key = parse_prefix(self.framing, value)?;
+        if !self.writers.contains_key(&key) {
+            let schema = match self.local.get(&key) {
+                Some(s) => s.clone(),
+                None => match &self.remote {
+                    Some(r) => AvroSchema::new(r.fetch(key)?),
+                    None => return Err(format!("unknown {key}: no local schema has it, and no schema_registry is configured")),
+                },
+            };
+            let type_name = full_name(&schema.json_string).map_err(|e| format!("{key}: {e}"))?;
+            self.writers.insert(
+                key,
+                Writer {
+                    type_name,
+                    schema,
+                    decoder: None,
+                },
+            );
+        }
+        let w = &self.writers[&key];
+        Ok((key, w.type_name.as_str()))
+    }
+
+    /// Decodes the records at `idx`, all written with `key`'s schema (see [`Self::writer`]).
+    /// Returns the batch, the records it holds (in order) and the rejected ones.
+    pub fn decode(
+        &mut self,
+        key: WriterKey,
+        records: &[Record<'_>],
+        idx: &[u32],
+    ) -> (Option<RecordBatch>, Vec<u32>, Vec<Rejected>) {
+        let mut rejected = Vec::new();
+        let reject_all = |reason: String, rejected: &mut Vec<Rejected>| {
+            rejected.extend(idx.iter().map(|&record| Rejected {
+                record,
+                reason: reason.clone(),
+            }))
+        };
+        let Some(w) = self.writers.get_mut(&key) else {
+            reject_all(
+                format!("{key}: not resolved before decoding"),
+                &mut rejected,
+            );
+            return (None, Vec::new(), rejected);
+        };
+        let reader = self.readers.get(&w.type_name);
+        let mut run = Run {
+            w,
+            key,
+            reader,
+            batch_size: self.batch_size,
+            parts: Vec::new(),
+            good: Vec::with_capacity(idx.len()),
+            pending: Vec::new(),
+            failed: Vec::new(),
+        };
+        for &i in idx {
+            let Some(value) = records[i as usize].value else {
+                rejected.push(Rejected {
+                    record: i,
+                    reason: "empty value (tombstone)".into(),
+                });
+                continue;
+            };
+            if let Err(reason) = run.push(i, value, records) {
+                rejected.push(Rejected { record: i, reason });
+            }
+        }
+        run.flush();
+        let Run {
+            parts,
+            good,
+            failed,
+            ..
+        } = run;
+        rejected.extend(failed);
+        let batch = match parts.len() {
+            0 => None,
+            1 => parts.into_iter().next(),
+            _ => match arrow_select::concat::concat_batches(&parts[0].schema(), &parts) {
+                Ok(b) => Some(b),
+                Err(e) => {
+                    rejected.extend(good.iter().map(|&record| Rejected {
+                        record,
+                        reason: format!("joining decoded parts: {e}"),
+                    }));
+                    return (None, Vec::new(), rejected);
+                }
+            },
+        };
+        rejected.sort_by_key(|r| r.record);
+        (batch, good, rejected)
+    }
+}
+
+/// One group's decoding: the rows in the live decoder (`pending`) and the flushed parts.
+struct Run<'a> {
+    w: &'a mut Writer,
+    key: WriterKey,
+    reader: Option<&'a AvroSchema>,
+    batch_size: usize,
+    parts: Vec<RecordBatch>,
+    good: Vec<u32>,
+    pending: Vec<u32>,
+    /// Rows lost to a failure that was not their own (rare: a decoder that won't rebuild).
+    failed: Vec<Rejected>,
+}
+
+impl Run<'_> {
+    fn decoder(&mut self) -> Result<&mut ArrowAvroDecoder, String> {
+        if self.w.decoder.is_none() {
+            let d = build_decoder(self.key, &self.w.schema, self.reader, self.batch_size)
+                .map_err(|e| format!("{} ({}): {e}", self.key, self.w.type_name))?;
+            self.w.decoder = Some(d);
+        }
+        self.w
+            .decoder
+            .as_mut()
+            .ok_or_else(|| "no decoder".to_string())
+    }
+
+    /// Decodes one message into the live decoder. On failure the decoder is replaced by a fresh
+    /// one holding the rows decoded before, flushed, so nothing good is lost.
+    fn push(&mut self, i: u32, value: &[u8], records: &[Record<'_>]) -> Result<(), String> {
+        if self.decoder()?.batch_is_full() {
+            self.flush();
+        }
+        let key = self.key;
+        let d = self.decoder()?;
+        let before = d.capacity();
+        let outcome = d.decode(value);
+        let rows = before - d.capacity();
+        let reason = match outcome {
+            Ok(n) if n == value.len() && rows == 1 => {
+                self.pending.push(i);
+                return Ok(());
+            }
+            Ok(_) if rows == 0 => {
+                "truncated Avro: the message ends inside a value (or a length claims more bytes than it has)".to_string()
+            }
+            Ok(n) if n < value.len() => {
+                format!("{} trailing byte(s) after the Avro record", value.len() - n)
+            }
+            Ok(_) => "more than one Avro record in the message".to_string(),
+            Err(e) if rows == 1 => format!("trailing bytes after the Avro record ({e})"),
+            Err(e) => format!("invalid Avro for {key}: {e}"),
+        };
+        // The failed decoder may hold part of the bad row: decode the rows before it again.
+        self.w.decoder = None;
+        let pending = std::mem::take(&mut self.pending);
+        match self.redo(&pending, records) {
+            Ok(()) => {
+                self.pending = pending;
+                self.flush();
+            }
+            Err(e) => {
+                self.w.decoder = None;
+                self.fail(
+                    &pending,
+                    &format!("decoding again after a bad message: {e}"),
+                );
+            }
+        }
+        Err(reason)
+    }
+
+    fn redo(&mut self, rows: &[u32], records: &[Record<'_>]) -> Result<(), String> {
+        for &p in rows {
+            let v = records[p as usize].value.unwrap_or_default();
+            self.decoder()?.decode(v).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn fail(&mut self, rows: &[u32], reason: &str) {
+        self.failed.extend(rows.iter().map(|&record| Rejected {
+            record,
+            reason: reason.to_string(),
+        }));
+    }
+
+    /// Moves the live decoder's rows into `parts`.
+    fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let flushed = self
+            .decoder()
+            .and_then(|d| d.flush().map_err(|e| format!("flushing decoded Avro: {e}")));
+        match flushed {
+            Ok(Some(b)) if b.num_rows() == self.pending.len() => {
+                self.parts.push(b);
+                self.good.append(&mut self.pending);
+            }
+            other => {
+                let reason = match other {
+                    Err(e) => e,
+                    Ok(b) => format!(
+                        "decoded {} rows for {} messages",
+                        b.map_or(0, |b| b.num_rows()),
+                        self.pending.len()
+                    ),
+                };
+                self.w.decoder = None;
+                let pending = std::mem::take(&mut self.pending);
+                self.fail(&pending, &reason);
+            }
+        }
+    }
+}
