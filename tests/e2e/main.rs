@@ -8,6 +8,8 @@ mod assemblyscript;
 mod authoring;
 mod harness;
 mod plugins;
+mod registry;
+mod registry_server;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
