@@ -7,7 +7,8 @@
 //! The modules follow the data: [`source`] -> [`decode`] -> [`route`] -> [`runtime`] (wasm
 //! transforms) -> [`sink`], with [`offsets`] committing what the sinks made durable, and
 //! [`pipeline`] driving it all. [`eval`] is `weir eval`, for trying expressions; [`authoring`]
-//! holds the plugin authors' tools (`weir new`, `weir test`).
+//! holds the plugin authors' tools (`weir new`, `weir test`). [`registry`] is the schema registry
+//! client (Confluent's REST API).
 #![deny(missing_docs)]
 
 pub mod authoring;
@@ -16,6 +17,7 @@ pub mod decode;
 pub mod eval;
 pub mod offsets;
 pub mod pipeline;
+pub mod registry;
 pub mod route;
 pub mod runtime;
 pub mod sink;

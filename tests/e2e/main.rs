@@ -9,6 +9,8 @@ mod authoring;
 mod avro;
 mod harness;
 mod plugins;
+mod registry;
+mod registry_server;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;

@@ -560,7 +560,7 @@ mod defaults {
 }
 
 /// `humantime` durations (`250ms`, `10s`) for serde.
-mod humantime_serde {
+pub(crate) mod humantime_serde {
     use serde::{Deserialize, Deserializer};
     use std::time::Duration;
 
