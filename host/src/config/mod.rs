@@ -35,14 +35,12 @@ pub struct Config {
     /// Limits for the wasm sandbox.
     #[serde(default)]
     pub runtime: RuntimeConfig,
+    /// A Confluent-compatible schema registry, shared by Avro decoding (writer schemas by id)
+    /// and the Kafka sink's Avro encoding (register or look up by subject).
+    #[serde(default)]
+    pub schema_registry: Option<crate::registry::RegistryConfig>,
 }
 
-impl Config {
-    /// The schema registry's URL, when one is configured.
-    pub fn schema_registry_url(&self) -> Option<&str> {
-        None // TEMP until the registry lands
-    }
-}
 
 /// The source section.
 #[derive(Debug, Clone, Deserialize)]
@@ -680,10 +678,14 @@ impl LoadedConfig {
                 key => format!("at key `{key}`: {e}"),
             },
         })?;
-        let loaded = LoadedConfig {
+        let mut loaded = LoadedConfig {
             config,
             file: file.to_path_buf(),
         };
+        let base = loaded.resolve(Path::new(""));
+        if let Some(r) = &mut loaded.config.schema_registry {
+            r.resolve_paths(&base);
+        }
         let problems = loaded.validate();
         if problems.is_empty() {
             Ok(loaded)
@@ -734,6 +736,9 @@ impl LoadedConfig {
             }
         }
         p.extend(self.validate_format());
+        if let Some(r) = &c.schema_registry {
+            p.extend(r.validate().into_iter().map(|e| format!("schema_registry.{e}")));
+        }
         if c.routes.is_empty() {
             p.push("routes: no route; every message type would be dead-lettered".into());
         }
@@ -788,7 +793,7 @@ impl LoadedConfig {
                     }
                     if a.framing == AvroFraming::Confluent
                         && a.schema_id.is_none()
-                        && c.schema_registry_url().is_none()
+                        && c.schema_registry.is_none()
                     {
                         p.push(format!("{at}.sink.kafka.avro: Confluent framing needs a schema_registry or a schema_id"));
                     }
@@ -857,6 +862,9 @@ impl LoadedConfig {
                     if let Err(e) = crate::decode::avro::load_schema_file(&self.resolve(file)) {
                         p.push(format!("{key}: {e}"));
                     }
+                }
+                if a.framing == AvroFraming::Confluent && a.ids.is_empty() && self.config.schema_registry.is_none() {
+                    p.push("decode.avro: Confluent framing needs a schema_registry, or local schemas by id (decode.avro.ids)".into());
                 }
                 match a.framing {
                     AvroFraming::Confluent if !a.schemas.is_empty() => p.push(

@@ -7,6 +7,7 @@
 //! decoded at most twice, whatever the number of bad ones.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_avro::codec::Tz;
@@ -16,6 +17,7 @@ use arrow_schema::SchemaRef;
 
 use super::Rejected;
 use crate::config::{AvroFraming, LoadedConfig};
+use crate::registry::{RegistryClient, RegistryError, SchemaType};
 use crate::source::Record;
 
 /// What names a message's writer schema: a registry id or a schema fingerprint.
@@ -154,26 +156,106 @@ struct Writer {
     decoder: Option<ArrowAvroDecoder>,
 }
 
-/// Where writer schemas come from when a message names one not seen before.
-pub trait SchemaSource: Send {
-    /// The writer schema's JSON for `key`. `Err` rejects the message with that reason.
-    fn fetch(&self, key: WriterKey) -> Result<String, String>;
+/// A writer schema from the registry, with its references (named types defined in other
+/// schemas) inlined where first used, so that it stands alone. `Err(Fatal)` for what waiting or
+/// configuration must fix (an outage interrupted by shutdown, refused credentials): the message
+/// is fine, and must not be dead-lettered.
+fn fetch(registry: &RegistryClient, id: u32) -> Result<String, FetchError> {
+    let s = registry.schema_by_id(id).map_err(|e| match e {
+        RegistryError::NotFound { .. } => {
+            FetchError::Reject(format!("unknown schema id {id}: the schema registry has no such schema"))
+        }
+        other => FetchError::Fatal(format!("schema registry, schema id {id}: {other}")),
+    })?;
+    if s.schema_type != SchemaType::Avro {
+        return Err(FetchError::Reject(format!(
+            "schema id {id} is a {} schema, but decode.format is avro",
+            s.schema_type
+        )));
+    }
+    let imports = s.imports();
+    if imports.is_empty() {
+        return Ok(s.schema.clone());
+    }
+    inline_references(&s.schema, &imports.iter().map(|(_, r)| r.schema.as_str()).collect::<Vec<_>>())
+        .map_err(|e| FetchError::Reject(format!("schema id {id}: {e}")))
+}
+
+enum FetchError {
+    Reject(String),
+    Fatal(String),
+}
+
+/// `main` with each named type that `imports` define written out in full where it is first
+/// referenced by name (later references stay names, as Avro requires).
+pub fn inline_references(main: &str, imports: &[&str]) -> Result<String, String> {
+    use serde_json::Value;
+    let mut defs: HashMap<String, Value> = HashMap::new();
+    for text in imports {
+        let v: Value = serde_json::from_str(text).map_err(|e| format!("a referenced schema: {e}"))?;
+        defs.insert(full_name(text)?, v);
+    }
+    fn walk(v: &mut Value, ns: &str, defs: &mut HashMap<String, Value>) {
+        match v {
+            Value::String(name) => {
+                let full = if name.contains('.') || ns.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{ns}.{name}")
+                };
+                if let Some(mut def) = defs.remove(&full).or_else(|| defs.remove(name.as_str())) {
+                    walk(&mut def, ns, defs);
+                    *v = def;
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|i| walk(i, ns, defs)),
+            Value::Object(o) => {
+                let ns = o
+                    .get("namespace")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| ns.to_string());
+                for key in ["type", "items", "values"] {
+                    if let Some(t) = o.get_mut(key) {
+                        walk(t, &ns, defs);
+                    }
+                }
+                if let Some(Value::Array(fields)) = o.get_mut("fields") {
+                    for f in fields {
+                        if let Some(t) = f.get_mut("type") {
+                            walk(t, &ns, defs);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut root: Value = serde_json::from_str(main).map_err(|e| format!("not an Avro schema (JSON): {e}"))?;
+    let ns = match &root {
+        Value::Object(o) => o.get("namespace").and_then(Value::as_str).unwrap_or("").to_string(),
+        _ => String::new(),
+    };
+    walk(&mut root, &ns, &mut defs);
+    Ok(root.to_string())
 }
 
 /// Decodes Avro messages of any number of writer schemas.
 pub struct AvroDecoder {
     framing: AvroFraming,
     local: HashMap<WriterKey, AvroSchema>,
-    remote: Option<Box<dyn SchemaSource>>,
+    registry: Option<Arc<RegistryClient>>,
+    /// Set when the registry failed in a way that must stop the worker (see [`Self::take_fatal`]).
+    fatal: Option<String>,
     readers: HashMap<String, AvroSchema>,
     writers: HashMap<WriterKey, Writer>,
     batch_size: usize,
 }
 
 impl AvroDecoder {
-    /// A decoder for the config's `decode.avro` section, with `remote` for schemas not found
-    /// locally (the registry).
-    pub fn new(cfg: &LoadedConfig, remote: Option<Box<dyn SchemaSource>>) -> Result<Self, String> {
+    /// A decoder for the config's `decode.avro` section, with the `registry` for schemas not
+    /// found locally.
+    pub fn new(cfg: &LoadedConfig, registry: Option<Arc<RegistryClient>>) -> Result<Self, String> {
         let a = &cfg.config.decode.avro;
         let mut local = HashMap::new();
         for (id, path) in &a.ids {
@@ -205,7 +287,8 @@ impl AvroDecoder {
         Ok(AvroDecoder {
             framing: a.framing,
             local,
-            remote,
+            registry,
+            fatal: None,
             readers,
             writers: HashMap::new(),
             batch_size: cfg.config.source.kafka.batch.max_records.max(1),
@@ -218,9 +301,16 @@ impl AvroDecoder {
         if !self.writers.contains_key(&key) {
             let schema = match self.local.get(&key) {
                 Some(s) => s.clone(),
-                None => match &self.remote {
-                    Some(r) => AvroSchema::new(r.fetch(key)?),
-                    None => return Err(format!("unknown {key}: no local schema has it, and no schema_registry is configured")),
+                None => match (&self.registry, key) {
+                    (Some(r), WriterKey::Id(id)) => match fetch(r, id) {
+                        Ok(s) => AvroSchema::new(s),
+                        Err(FetchError::Reject(e)) => return Err(e),
+                        Err(FetchError::Fatal(e)) => {
+                            self.fatal = Some(e.clone());
+                            return Err(e);
+                        }
+                    },
+                    _ => return Err(format!("unknown {key}: no local schema has it, and no schema_registry is configured")),
                 },
             };
             let type_name = full_name(&schema.json_string).map_err(|e| format!("{key}: {e}"))?;
@@ -235,6 +325,11 @@ impl AvroDecoder {
         }
         let w = &self.writers[&key];
         Ok((key, w.type_name.as_str()))
+    }
+
+    /// A registry failure that must stop the worker, if one happened since the last call.
+    pub fn take_fatal(&mut self) -> Option<String> {
+        self.fatal.take()
     }
 
     /// Decodes the records at `idx`, all written with `key`'s schema (see [`Self::writer`]).

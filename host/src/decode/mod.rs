@@ -46,6 +46,10 @@ pub struct Decoded {
     pub batches: Vec<TypedBatch>,
     /// The messages that did not decode.
     pub rejected: Vec<Rejected>,
+    /// Set when the poll can't be decoded for a reason that is not the messages' (the schema
+    /// registry is unreachable at shutdown, or refuses the credentials): nothing of the poll
+    /// may be committed or dead-lettered, and the worker stops.
+    pub fatal: Option<String>,
 }
 
 /// Decodes polls, keeping a decoder (and its schema) per message type.
@@ -71,11 +75,11 @@ struct JsonTypes {
 type Part = (String, RecordBatch, Vec<u32>);
 
 impl Decoder {
-    /// A decoder for the config's `decode` section. Schemas are loaded here, once; `remote`
-    /// serves Avro writer schemas not found locally (the schema registry).
+    /// A decoder for the config's `decode` section. Schemas are loaded here, once; the
+    /// `registry` serves Avro writer schemas not found locally.
     pub fn new(
         cfg: &LoadedConfig,
-        remote: Option<Box<dyn avro::SchemaSource>>,
+        registry: Option<Arc<crate::registry::RegistryClient>>,
     ) -> Result<Self, String> {
         let d = &cfg.config.decode;
         let format = match d.format {
@@ -92,7 +96,7 @@ impl Decoder {
                 infer_rows: d.infer_rows,
                 by_type: HashMap::new(),
             }),
-            Format::Avro => FormatDecoder::Avro(avro::AvroDecoder::new(cfg, remote)?),
+            Format::Avro => FormatDecoder::Avro(avro::AvroDecoder::new(cfg, registry)?),
         };
         Ok(Decoder {
             type_from: d.type_from(),
@@ -123,6 +127,9 @@ impl Decoder {
             FormatDecoder::Json(_) => self.decode_json(records, &mut out.rejected),
             FormatDecoder::Avro(_) => self.decode_avro(records, &mut out.rejected),
         };
+        if let FormatDecoder::Avro(a) = &mut self.format {
+            out.fatal = a.take_fatal();
+        }
         for (type_name, batch, kept) in merge_same_type(parts) {
             match metadata::append(batch, &self.metadata, records, &kept) {
                 Ok(batch) => out.batches.push(TypedBatch {

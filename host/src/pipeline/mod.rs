@@ -16,6 +16,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use crate::config::{ErrorPolicy, LoadedConfig, SinkConfig, SinkFormat};
 use crate::decode::Decoder;
 use crate::offsets::{OffsetTracker, Partition, Progress, WriteFailed};
+use crate::registry::RegistryClient;
 use crate::route::{run_chain, Router};
 use crate::runtime::{FileGrants, Instance, Plugin, Runtime, RuntimeError, TransformFailure};
 use crate::sink::avro::AvroEncoder;
@@ -39,6 +40,10 @@ pub enum PipelineError {
     /// The config could not be turned into a pipeline.
     #[error("{0}")]
     Setup(String),
+    /// A poll could not be decoded for a reason that is not its messages' (the schema registry
+    /// refused the credentials, or was still unreachable at shutdown). Nothing of it was committed.
+    #[error("{0}; the poll was not committed")]
+    Registry(String),
     /// A plugin failed to load.
     #[error("{0}")]
     Plugin(RuntimeError),
@@ -145,8 +150,19 @@ impl Worker {
         cfg: &LoadedConfig,
         brokers: &str,
         runtime: &Runtime,
+        stop: &Arc<AtomicBool>,
     ) -> Result<Self, PipelineError> {
         let c = &cfg.config;
+        // One client for decode and sinks: one schema cache. A registry outage stalls the worker
+        // (retrying) until it is back, or until `stop`.
+        let registry = match &c.schema_registry {
+            Some(r) => Some(Arc::new(
+                RegistryClient::new(r)
+                    .map_err(|e| PipelineError::Setup(format!("schema_registry: {e}")))?
+                    .with_stop(Arc::clone(stop)),
+            )),
+            None => None,
+        };
         let needs_producer = c.errors.dead_letter.is_some()
             || c.routes
                 .iter()
@@ -184,7 +200,7 @@ impl Worker {
                     let avro = match k.format {
                         SinkFormat::Json => None,
                         SinkFormat::Avro => Some(
-                            AvroEncoder::new(cfg, k, None)
+                            AvroEncoder::new(cfg, k, registry.clone())
                                 .map_err(|e| PipelineError::Setup(format!("route {name}: {e}")))?,
                         ),
                     };
@@ -205,7 +221,7 @@ impl Worker {
             _ => None,
         };
         let stages = Stages {
-            decoder: Decoder::new(cfg, None).map_err(PipelineError::Setup)?,
+            decoder: Decoder::new(cfg, registry).map_err(PipelineError::Setup)?,
             router: Router::new(c.routes.iter().map(|r| r.match_type.as_str()))
                 .map_err(|e| PipelineError::Setup(e.to_string()))?,
             routes,
@@ -377,6 +393,9 @@ impl Stages {
         self.consumed += records.len() as u64;
 
         let decoded = tracing::debug_span!("decode").in_scope(|| self.decoder.decode(records));
+        if let Some(reason) = decoded.fatal {
+            return Err(PipelineError::Registry(reason));
+        }
         self.decode_failures += decoded.rejected.len() as u64;
         for rej in &decoded.rejected {
             let why = Reason {
@@ -549,7 +568,7 @@ impl Stages {
 pub fn run_config(
     cfg: &LoadedConfig,
     runtime: &Runtime,
-    stop: &AtomicBool,
+    stop: &Arc<AtomicBool>,
 ) -> (Option<Summary>, Result<(), PipelineError>) {
     let k = &cfg.config.source.kafka;
     let consumed = Arc::new(AtomicU64::new(0));
@@ -579,7 +598,7 @@ pub fn run_config(
     } else {
         (None, k.brokers.clone())
     };
-    let mut worker = match Worker::new(cfg, &brokers, runtime) {
+    let mut worker = match Worker::new(cfg, &brokers, runtime, stop) {
         Ok(w) => w,
         Err(e) => return (None, Err(e)),
     };

@@ -167,6 +167,12 @@ impl RegistryClient {
         self.stop.clone()
     }
 
+    /// Uses `stop` (the worker's shutdown flag) as the stop flag.
+    pub fn with_stop(mut self, stop: Arc<AtomicBool>) -> Self {
+        self.stop = stop;
+        self
+    }
+
     /// The schema with global id `id` (`GET /schemas/ids/{id}`), references resolved. Cached
     /// forever: an id's schema never changes.
     pub fn schema_by_id(&self, id: u32) -> Result<Arc<RegisteredSchema>, RegistryError> {

@@ -23,12 +23,8 @@ use arrow_schema::{DataType, Field, FieldRef, Schema, SchemaRef, TimeUnit};
 
 use crate::config::{AvroFraming, AvroSinkConfig, KafkaSinkConfig, LoadedConfig, SubjectStrategy};
 use crate::decode::avro::{arrow_schema_of, full_name, load_schema_file};
-
-/// Registers or finds a schema under a subject; the schema registry client implements it.
-pub trait SubjectRegistry: Send + Sync {
-    /// The id of `schema` under `subject`, registering it when `register` is true.
-    fn schema_id(&self, subject: &str, schema: &str, register: bool) -> Result<u32, String>;
-}
+use crate::registry::{RegistryClient, RegistryError, SchemaType};
+use crate::sink::SinkError;
 
 /// A batch that does not fit the target schema: the rows can't be written as they are.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -47,7 +43,7 @@ pub struct AvroEncoder {
     cfg: AvroSinkConfig,
     /// The configured schema, when one is given.
     fixed: Option<AvroSchema>,
-    registry: Option<Arc<dyn SubjectRegistry>>,
+    registry: Option<Arc<RegistryClient>>,
     /// Targets by the schema of the batches that use them (derived schemas follow the batch).
     targets: HashMap<SchemaRef, Target>,
 }
@@ -57,7 +53,7 @@ impl AvroEncoder {
     pub fn new(
         cfg: &LoadedConfig,
         sink: &KafkaSinkConfig,
-        registry: Option<Arc<dyn SubjectRegistry>>,
+        registry: Option<Arc<RegistryClient>>,
     ) -> Result<Self, String> {
         let fixed = match &sink.avro.schema {
             Some(path) => Some(
@@ -75,8 +71,9 @@ impl AvroEncoder {
         })
     }
 
-    /// Encodes every row of `batch`, one framed message per row.
-    pub fn encode(&mut self, batch: &RecordBatch) -> Result<EncodedRows, Mismatch> {
+    /// Encodes every row of `batch`, one framed message per row. A batch that does not fit the
+    /// schema is [`SinkError::Reject`]ed; a registry that can't be reached stops the worker.
+    pub fn encode(&mut self, batch: &RecordBatch) -> Result<EncodedRows, SinkError> {
         let schema = batch.schema();
         if !self.targets.contains_key(&schema) {
             let target = self.target(&schema)?;
@@ -89,22 +86,22 @@ impl AvroEncoder {
         let target = self
             .targets
             .get_mut(&schema)
-            .ok_or_else(|| Mismatch("no target schema".into()))?;
-        let coerced = coerce_batch(batch, &target.arrow, &self.cfg.lossy)?;
+            .ok_or_else(|| SinkError::Encode("no target schema".into()))?;
+        let coerced = coerce_batch(batch, &target.arrow, &self.cfg.lossy).map_err(reject)?;
         target
             .encoder
             .encode(&coerced)
-            .map_err(|e| Mismatch(format!("Avro encoding: {e}")))?;
+            .map_err(|e| SinkError::Reject(format!("Avro encoding: {e}")))?;
         Ok(target.encoder.flush())
     }
 
     /// Builds the target for batches of `schema`: the Avro schema, its id, its Arrow form.
-    fn target(&self, schema: &Schema) -> Result<Target, Mismatch> {
+    fn target(&self, schema: &Schema) -> Result<Target, SinkError> {
         let avro = match &self.fixed {
             Some(s) => s.clone(),
-            None => self.derive(schema)?,
+            None => self.derive(schema).map_err(reject)?,
         };
-        let name = full_name(&avro.json_string).map_err(Mismatch)?;
+        let name = full_name(&avro.json_string).map_err(SinkError::Reject)?;
         let fingerprint = match self.cfg.framing {
             AvroFraming::SingleObject => FingerprintStrategy::Rabin,
             AvroFraming::Confluent => {
@@ -116,11 +113,10 @@ impl AvroEncoder {
                             SubjectStrategy::RecordName => name.clone(),
                             SubjectStrategy::TopicRecordName => format!("{}-{name}", self.topic),
                         };
-                        r.schema_id(&subject, &avro.json_string, self.cfg.auto_register)
-                            .map_err(|e| Mismatch(format!("schema registry, subject `{subject}`: {e}")))?
+                        schema_id(r, &subject, &avro.json_string, self.cfg.auto_register)?
                     }
                     (None, None) => {
-                        return Err(Mismatch(
+                        return Err(SinkError::Encode(
                             "Confluent framing needs a schema id: set sink.kafka.avro.schema_id or a schema_registry".into(),
                         ))
                     }
@@ -128,14 +124,14 @@ impl AvroEncoder {
                 FingerprintStrategy::Id(id)
             }
         };
-        let arrow = arrow_schema_of(&avro, None).map_err(Mismatch)?;
+        let arrow = arrow_schema_of(&avro, None).map_err(SinkError::Reject)?;
         let mut md = arrow.metadata().clone();
         md.insert(SCHEMA_METADATA_KEY.into(), avro.json_string.clone());
         let arrow = Arc::new(Schema::new_with_metadata(arrow.fields().clone(), md));
         let encoder = WriterBuilder::new(arrow.as_ref().clone())
             .with_fingerprint_strategy(fingerprint)
             .build_encoder::<AvroSoeFormat>()
-            .map_err(|e| Mismatch(format!("Avro encoder for `{name}`: {e}")))?;
+            .map_err(|e| SinkError::Reject(format!("Avro encoder for `{name}`: {e}")))?;
         Ok(Target { arrow, encoder })
     }
 
@@ -156,6 +152,30 @@ impl AvroEncoder {
         let bare = Schema::new_with_metadata(schema.fields().clone(), md);
         AvroSchema::try_from(&bare)
             .map_err(|e| Mismatch(format!("no Avro schema for the batch: {e}")))
+    }
+}
+
+fn reject(m: Mismatch) -> SinkError {
+    SinkError::Reject(m.0)
+}
+
+/// The id of `schema` under `subject`, registered when `register` is set. The registry refusing
+/// the schema (incompatible, invalid) rejects the batch; an unreachable registry stops the worker.
+fn schema_id(r: &RegistryClient, subject: &str, schema: &str, register: bool) -> Result<u32, SinkError> {
+    let found = if register {
+        r.register(subject, schema, SchemaType::Avro, &[]).map(Some)
+    } else {
+        r.lookup(subject, schema, SchemaType::Avro, &[])
+    };
+    match found {
+        Ok(Some(id)) => Ok(id),
+        Ok(None) => Err(SinkError::Reject(format!(
+            "schema registry: the schema is not registered under subject `{subject}` (auto_register is off)"
+        ))),
+        Err(e @ (RegistryError::Rejected { .. } | RegistryError::NotFound { .. })) => {
+            Err(SinkError::Reject(format!("schema registry, subject `{subject}`: {e}")))
+        }
+        Err(e) => Err(SinkError::Encode(format!("schema registry, subject `{subject}`: {e}"))),
     }
 }
 

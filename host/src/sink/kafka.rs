@@ -46,9 +46,7 @@ impl KafkaSink {
     ) -> Result<(), SinkError> {
         let keys = self.keys(batch)?;
         if let Some(avro) = &mut self.avro {
-            let rows = avro
-                .encode(batch)
-                .map_err(|e| SinkError::Reject(e.to_string()))?;
+            let rows = avro.encode(batch)?;
             if rows.len() != batch.num_rows() {
                 return Err(SinkError::Encode(format!(
                     "encoded {} Avro rows for {} rows",
