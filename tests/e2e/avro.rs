@@ -246,7 +246,11 @@ fn avro_through_the_schema_registry_survives_an_outage_and_registers_what_it_wri
         };
         messages.push(("orders".to_string(), key, value));
     }
-    messages.push(("orders".into(), "unknown".into(), order(4242, "x", 1.0, false, None)));
+    messages.push((
+        "orders".into(),
+        "unknown".into(),
+        order(4242, "x", 1.0, false, None),
+    ));
     // The registry is down when weir starts: it must wait, not dead-letter good data.
     registry.fail_next(6, 503);
     let yaml = format!(
@@ -279,12 +283,20 @@ errors:
     cluster.produce(&messages);
     let status = w.wait(&mut child, 1, Duration::from_secs(90));
     assert!(status.success(), "{}", w.logs(1));
-    assert!(w.logs(1).contains("503"), "the outage was retried: {}", w.logs(1));
+    assert!(
+        w.logs(1).contains("503"),
+        "the outage was retried: {}",
+        w.logs(1)
+    );
 
     let dead = cluster.read_topic("weir-dlq", 1);
     assert_eq!(dead.len(), 1, "only the unknown id: {}", w.logs(1));
     assert_eq!(dead[0].key.as_deref(), Some("unknown"));
-    assert!(dead[0].headers["weir.error"].contains("unknown schema id 4242"), "{:?}", dead[0].headers);
+    assert!(
+        dead[0].headers["weir.error"].contains("unknown schema id 4242"),
+        "{:?}",
+        dead[0].headers
+    );
 
     // What weir wrote is registered under the record name, and reads back through the registry.
     let client = weir::registry::RegistryClient::new(&weir::registry::RegistryConfig {
@@ -295,7 +307,9 @@ errors:
     let written = client.latest("com.acme.CleanOrder").unwrap();
     let out = cluster.read_topic("orders-out", 300);
     assert_eq!(out.len(), 300);
-    assert!(out.iter().all(|m| m.value[1..5] == written.id.to_be_bytes()));
+    assert!(out
+        .iter()
+        .all(|m| m.value[1..5] == written.id.to_be_bytes()));
     let cfg = LoadedConfig::from_str(
         &format!(
             "source: {{ kafka: {{ brokers: embedded, group_id: g, topics: [t] }} }}\n\
@@ -321,8 +335,14 @@ errors:
         })
         .collect();
     let registry_client = Arc::new(client);
-    let decoded = Decoder::new(&cfg, Some(registry_client)).unwrap().decode(&records);
-    assert!(decoded.rejected.is_empty(), "{:?}", decoded.rejected.first());
+    let decoded = Decoder::new(&cfg, Some(registry_client))
+        .unwrap()
+        .decode(&records);
+    assert!(
+        decoded.rejected.is_empty(),
+        "{:?}",
+        decoded.rejected.first()
+    );
     assert_eq!(decoded.batches.len(), 1);
     let b = &decoded.batches[0].batch;
     assert_eq!(decoded.batches[0].type_name, "com.acme.CleanOrder");
@@ -341,6 +361,8 @@ errors:
         &Default::default(),
     )
     .unwrap();
-    let gold = (0..b.num_rows()).filter(|&i| tiers.value(i).to_string() == "GOLD").count();
+    let gold = (0..b.num_rows())
+        .filter(|&i| tiers.value(i).to_string() == "GOLD")
+        .count();
     assert_eq!(gold, 100);
 }

@@ -41,7 +41,6 @@ pub struct Config {
     pub schema_registry: Option<crate::registry::RegistryConfig>,
 }
 
-
 /// The source section.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -737,7 +736,11 @@ impl LoadedConfig {
         }
         p.extend(self.validate_format());
         if let Some(r) = &c.schema_registry {
-            p.extend(r.validate().into_iter().map(|e| format!("schema_registry.{e}")));
+            p.extend(
+                r.validate()
+                    .into_iter()
+                    .map(|e| format!("schema_registry.{e}")),
+            );
         }
         if c.routes.is_empty() {
             p.push("routes: no route; every message type would be dead-lettered".into());
@@ -863,7 +866,10 @@ impl LoadedConfig {
                         p.push(format!("{key}: {e}"));
                     }
                 }
-                if a.framing == AvroFraming::Confluent && a.ids.is_empty() && self.config.schema_registry.is_none() {
+                if a.framing == AvroFraming::Confluent
+                    && a.ids.is_empty()
+                    && self.config.schema_registry.is_none()
+                {
                     p.push("decode.avro: Confluent framing needs a schema_registry, or local schemas by id (decode.avro.ids)".into());
                 }
                 match a.framing {

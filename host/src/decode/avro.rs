@@ -162,9 +162,9 @@ struct Writer {
 /// is fine, and must not be dead-lettered.
 fn fetch(registry: &RegistryClient, id: u32) -> Result<String, FetchError> {
     let s = registry.schema_by_id(id).map_err(|e| match e {
-        RegistryError::NotFound { .. } => {
-            FetchError::Reject(format!("unknown schema id {id}: the schema registry has no such schema"))
-        }
+        RegistryError::NotFound { .. } => FetchError::Reject(format!(
+            "unknown schema id {id}: the schema registry has no such schema"
+        )),
         other => FetchError::Fatal(format!("schema registry, schema id {id}: {other}")),
     })?;
     if s.schema_type != SchemaType::Avro {
@@ -177,8 +177,14 @@ fn fetch(registry: &RegistryClient, id: u32) -> Result<String, FetchError> {
     if imports.is_empty() {
         return Ok(s.schema.clone());
     }
-    inline_references(&s.schema, &imports.iter().map(|(_, r)| r.schema.as_str()).collect::<Vec<_>>())
-        .map_err(|e| FetchError::Reject(format!("schema id {id}: {e}")))
+    inline_references(
+        &s.schema,
+        &imports
+            .iter()
+            .map(|(_, r)| r.schema.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .map_err(|e| FetchError::Reject(format!("schema id {id}: {e}")))
 }
 
 enum FetchError {
@@ -192,7 +198,8 @@ pub fn inline_references(main: &str, imports: &[&str]) -> Result<String, String>
     use serde_json::Value;
     let mut defs: HashMap<String, Value> = HashMap::new();
     for text in imports {
-        let v: Value = serde_json::from_str(text).map_err(|e| format!("a referenced schema: {e}"))?;
+        let v: Value =
+            serde_json::from_str(text).map_err(|e| format!("a referenced schema: {e}"))?;
         defs.insert(full_name(text)?, v);
     }
     fn walk(v: &mut Value, ns: &str, defs: &mut HashMap<String, Value>) {
@@ -231,9 +238,14 @@ pub fn inline_references(main: &str, imports: &[&str]) -> Result<String, String>
             _ => {}
         }
     }
-    let mut root: Value = serde_json::from_str(main).map_err(|e| format!("not an Avro schema (JSON): {e}"))?;
+    let mut root: Value =
+        serde_json::from_str(main).map_err(|e| format!("not an Avro schema (JSON): {e}"))?;
     let ns = match &root {
-        Value::Object(o) => o.get("namespace").and_then(Value::as_str).unwrap_or("").to_string(),
+        Value::Object(o) => o
+            .get("namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
         _ => String::new(),
     };
     walk(&mut root, &ns, &mut defs);

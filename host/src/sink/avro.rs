@@ -161,7 +161,12 @@ fn reject(m: Mismatch) -> SinkError {
 
 /// The id of `schema` under `subject`, registered when `register` is set. The registry refusing
 /// the schema (incompatible, invalid) rejects the batch; an unreachable registry stops the worker.
-fn schema_id(r: &RegistryClient, subject: &str, schema: &str, register: bool) -> Result<u32, SinkError> {
+fn schema_id(
+    r: &RegistryClient,
+    subject: &str,
+    schema: &str,
+    register: bool,
+) -> Result<u32, SinkError> {
     let found = if register {
         r.register(subject, schema, SchemaType::Avro, &[]).map(Some)
     } else {

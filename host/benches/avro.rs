@@ -1,0 +1,266 @@
+//! Avro to Arrow: weir's decode stage (Confluent framing, arrow-avro's columnar decoder) against
+//! the apache-avro `Value` path (one `Value` tree per message, the route that row-oriented
+//! consumers take), for a small flat record (about 100 bytes) and a wide nested one.
+//!
+//! ```sh
+//! cargo bench -p weir --bench avro
+//! ```
+//!
+//! The `Value` path stops at the `Value` tree: turning it into Arrow columns would cost more
+//! still, so its rows/s are an upper bound for that route. A table at the end gives rows/s,
+//! MB/s and the ratio, from this one run.
+
+// Benchmark code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use apache_avro::types::Value;
+use criterion::{BenchmarkId, Criterion, Throughput};
+use weir::config::LoadedConfig;
+use weir::decode::Decoder;
+use weir::source::Record;
+
+const ROWS: usize = 10_000;
+
+const SMALL: &str = r#"{"type":"record","name":"Click","namespace":"bench","fields":[
+  {"name":"id","type":"long"},{"name":"user","type":"string"},{"name":"session","type":"string"},
+  {"name":"url","type":"string"},{"name":"amount","type":"double"},{"name":"country","type":"string"},
+  {"name":"ts","type":{"type":"long","logicalType":"timestamp-millis"}},
+  {"name":"ok","type":"boolean"},{"name":"qty","type":"int"}]}"#;
+
+fn small(i: usize) -> Value {
+    Value::Record(vec![
+        ("id".into(), Value::Long(i as i64 * 7919)),
+        (
+            "user".into(),
+            Value::String(format!("user-{:06}", i % 100_000)),
+        ),
+        (
+            "session".into(),
+            Value::String(format!("s-{:016x}", i * 2654435761)),
+        ),
+        (
+            "url".into(),
+            Value::String(format!("https://shop.example/p/{}", i % 5000)),
+        ),
+        ("amount".into(), Value::Double(i as f64 * 0.37)),
+        (
+            "country".into(),
+            Value::String(["DE", "FR", "US", "JP"][i % 4].into()),
+        ),
+        (
+            "ts".into(),
+            Value::TimestampMillis(1_700_000_000_000 + i as i64),
+        ),
+        ("ok".into(), Value::Boolean(i % 3 == 0)),
+        ("qty".into(), Value::Int((i % 17) as i32)),
+    ])
+}
+
+/// 24 scalar fields, a nested record with an array, an array of records, a map, a union and an
+/// enum.
+fn wide_schema() -> String {
+    let mut fields = Vec::new();
+    for k in 0..8 {
+        fields.push(format!(r#"{{"name":"l{k}","type":"long"}}"#));
+        fields.push(format!(r#"{{"name":"s{k}","type":"string"}}"#));
+        fields.push(format!(r#"{{"name":"d{k}","type":"double"}}"#));
+    }
+    fields.push(
+        r#"{"name":"customer","type":{"type":"record","name":"Customer","fields":[
+        {"name":"id","type":"string"},{"name":"since","type":"long"},
+        {"name":"tags","type":{"type":"array","items":"string"}}]}}"#
+            .into(),
+    );
+    fields.push(r#"{"name":"items","type":{"type":"array","items":{"type":"record","name":"Item","fields":[
+        {"name":"sku","type":"string"},{"name":"qty","type":"int"},{"name":"price","type":"double"}]}}}"#.into());
+    fields.push(r#"{"name":"attrs","type":{"type":"map","values":"long"}}"#.into());
+    fields.push(r#"{"name":"note","type":["null","string"]}"#.into());
+    fields.push(r#"{"name":"tier","type":{"type":"enum","name":"Tier","symbols":["FREE","SILVER","GOLD"]}}"#.into());
+    format!(
+        r#"{{"type":"record","name":"Order","namespace":"bench","fields":[{}]}}"#,
+        fields.join(",")
+    )
+}
+
+fn wide(i: usize) -> Value {
+    let mut f = Vec::new();
+    for k in 0..8 {
+        f.push((format!("l{k}"), Value::Long((i * (k + 1)) as i64)));
+        f.push((
+            format!("s{k}"),
+            Value::String(format!("value-{k}-{}", i % 1000)),
+        ));
+        f.push((format!("d{k}"), Value::Double(i as f64 / (k + 1) as f64)));
+    }
+    f.push((
+        "customer".into(),
+        Value::Record(vec![
+            ("id".into(), Value::String(format!("c-{}", i % 777))),
+            ("since".into(), Value::Long(1_600_000_000 + i as i64)),
+            (
+                "tags".into(),
+                Value::Array(vec![Value::String("a".into()), Value::String("vip".into())]),
+            ),
+        ]),
+    ));
+    let items = (0..3)
+        .map(|j| {
+            Value::Record(vec![
+                (
+                    "sku".into(),
+                    Value::String(format!("sku-{}", (i + j) % 300)),
+                ),
+                ("qty".into(), Value::Int(j as i32 + 1)),
+                ("price".into(), Value::Double(9.99 * (j + 1) as f64)),
+            ])
+        })
+        .collect();
+    f.push(("items".into(), Value::Array(items)));
+    f.push((
+        "attrs".into(),
+        Value::Map(
+            [
+                ("x".to_string(), Value::Long(1)),
+                ("y".to_string(), Value::Long(i as i64)),
+            ]
+            .into(),
+        ),
+    ));
+    f.push((
+        "note".into(),
+        if i % 2 == 0 {
+            Value::Union(0, Box::new(Value::Null))
+        } else {
+            Value::Union(1, Box::new(Value::String("gift".into())))
+        },
+    ));
+    f.push((
+        "tier".into(),
+        Value::Enum((i % 3) as u32, ["FREE", "SILVER", "GOLD"][i % 3].into()),
+    ));
+    Value::Record(f)
+}
+
+/// Confluent-framed messages (schema id 1) of `n` records.
+fn messages(schema: &apache_avro::Schema, n: usize, make: fn(usize) -> Value) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            let mut m = vec![0, 0, 0, 0, 1];
+            m.extend(apache_avro::to_avro_datum(schema, make(i)).unwrap());
+            m
+        })
+        .collect()
+}
+
+fn decoder(dir: &Path, schema: &str) -> Decoder {
+    std::fs::write(dir.join("s.avsc"), schema).unwrap();
+    let cfg = LoadedConfig::from_str(
+        "source: { kafka: { brokers: embedded, group_id: g, topics: [t], batch: { max_records: 10000 } } }\n\
+         routes: [ { match: '.*', sink: { parquet: { path: out } } } ]\n\
+         decode: { format: avro, avro: { ids: { 1: s.avsc } } }\n",
+        &dir.join("bench.yaml"),
+    )
+    .unwrap();
+    Decoder::new(&cfg, None).unwrap()
+}
+
+fn records(messages: &[Vec<u8>]) -> Vec<Record<'_>> {
+    messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| Record {
+            topic: "t",
+            partition: 0,
+            offset: i as i64,
+            timestamp_ms: None,
+            key: None,
+            value: Some(m),
+            headers: Vec::new(),
+        })
+        .collect()
+}
+
+fn main() {
+    let dir = criterion_dir();
+    let mut c = Criterion::default()
+        .output_directory(&dir)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(10)
+        .configure_from_args();
+    let tmp = tempfile::tempdir().unwrap();
+    let wide_text = wide_schema();
+    let shapes: [(&str, &str, fn(usize) -> Value); 2] =
+        [("small", SMALL, small), ("wide", &wide_text, wide)];
+    let mut sizes = Vec::new();
+    for (name, text, make) in shapes {
+        let schema = apache_avro::Schema::parse_str(text).unwrap();
+        let msgs = messages(&schema, ROWS, make);
+        let bytes: usize = msgs.iter().map(Vec::len).sum();
+        sizes.push((name, bytes));
+        let recs = records(&msgs);
+        let mut d = decoder(tmp.path(), text);
+        let check = d.decode(&recs);
+        assert!(check.rejected.is_empty(), "{:?}", check.rejected.first());
+        assert_eq!(check.batches[0].batch.num_rows(), ROWS);
+        let mut group = c.benchmark_group(format!("avro-{name}"));
+        group.throughput(Throughput::Elements(ROWS as u64));
+        group.bench_with_input(BenchmarkId::new("weir-arrow", ROWS), &recs, |b, recs| {
+            b.iter(|| d.decode(recs).batches[0].batch.num_rows())
+        });
+        group.bench_with_input(
+            BenchmarkId::new("apache-avro-value", ROWS),
+            &msgs,
+            |b, msgs| {
+                b.iter(|| {
+                    msgs.iter()
+                        .map(|m| apache_avro::from_avro_datum(&schema, &mut &m[5..], None).unwrap())
+                        .filter(|v| matches!(v, Value::Record(_)))
+                        .count()
+                })
+            },
+        );
+        group.finish();
+    }
+    println!("\n| record | bytes/msg | weir (arrow-avro) rows/s | MB/s | apache-avro Value rows/s | weir / Value |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (name, bytes) in sizes {
+        let (Some(weir), Some(value)) = (
+            median(&dir, &format!("avro-{name}"), "weir-arrow"),
+            median(&dir, &format!("avro-{name}"), "apache-avro-value"),
+        ) else {
+            continue;
+        };
+        println!(
+            "| {name} | {} | {:.2} M | {:.0} | {:.2} M | {:.1}x |",
+            bytes / ROWS,
+            ROWS as f64 / weir / 1e6,
+            bytes as f64 / weir / 1e6,
+            ROWS as f64 / value / 1e6,
+            value / weir
+        );
+    }
+}
+
+fn criterion_dir() -> PathBuf {
+    // <target>/release/deps/avro-HASH -> <target>/criterion
+    let exe = std::env::current_exe().unwrap();
+    exe.ancestors()
+        .nth(3)
+        .map(|t| t.join("criterion"))
+        .unwrap_or_else(|| PathBuf::from("target/criterion"))
+}
+
+fn median(dir: &Path, group: &str, variant: &str) -> Option<f64> {
+    let file = dir
+        .join(group)
+        .join(variant)
+        .join(ROWS.to_string())
+        .join("new/estimates.json");
+    let text = std::fs::read_to_string(file).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["median"]["point_estimate"].as_f64().map(|ns| ns / 1e9)
+}
