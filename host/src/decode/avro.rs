@@ -4,7 +4,8 @@
 //! arrow-avro's decoder, like arrow-json's, cannot take back a row it failed halfway through. So
 //! when a message fails, the rows decoded since the last failure are decoded again into a fresh
 //! decoder and flushed, the bad message is rejected, and decoding goes on: each message is
-//! decoded at most twice, whatever the number of bad ones.
+//! decoded at most twice, whatever the number of bad ones. Strings are checked for UTF-8 only
+//! when a batch is flushed; a flush that fails is bisected down to the bad messages.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -368,6 +369,7 @@ impl AvroDecoder {
         };
         let reader = self.readers.get(&w.type_name);
         let mut run = Run {
+            records,
             w,
             key,
             reader,
@@ -385,7 +387,7 @@ impl AvroDecoder {
                 });
                 continue;
             };
-            if let Err(reason) = run.push(i, value, records) {
+            if let Err(reason) = run.push(i, value) {
                 rejected.push(Rejected { record: i, reason });
             }
         }
@@ -417,7 +419,8 @@ impl AvroDecoder {
 }
 
 /// One group's decoding: the rows in the live decoder (`pending`) and the flushed parts.
-struct Run<'a> {
+struct Run<'a, 'r> {
+    records: &'a [Record<'r>],
     w: &'a mut Writer,
     key: WriterKey,
     reader: Option<&'a AvroSchema>,
@@ -429,7 +432,7 @@ struct Run<'a> {
     failed: Vec<Rejected>,
 }
 
-impl Run<'_> {
+impl Run<'_, '_> {
     fn decoder(&mut self) -> Result<&mut ArrowAvroDecoder, String> {
         if self.w.decoder.is_none() {
             let d = build_decoder(self.key, &self.w.schema, self.reader, self.batch_size)
@@ -444,7 +447,7 @@ impl Run<'_> {
 
     /// Decodes one message into the live decoder. On failure the decoder is replaced by a fresh
     /// one holding the rows decoded before, flushed, so nothing good is lost.
-    fn push(&mut self, i: u32, value: &[u8], records: &[Record<'_>]) -> Result<(), String> {
+    fn push(&mut self, i: u32, value: &[u8]) -> Result<(), String> {
         if self.decoder()?.batch_is_full() {
             self.flush();
         }
@@ -471,7 +474,7 @@ impl Run<'_> {
         // The failed decoder may hold part of the bad row: decode the rows before it again.
         self.w.decoder = None;
         let pending = std::mem::take(&mut self.pending);
-        match self.redo(&pending, records) {
+        match self.redo(&pending) {
             Ok(()) => {
                 self.pending = pending;
                 self.flush();
@@ -487,9 +490,9 @@ impl Run<'_> {
         Err(reason)
     }
 
-    fn redo(&mut self, rows: &[u32], records: &[Record<'_>]) -> Result<(), String> {
+    fn redo(&mut self, rows: &[u32]) -> Result<(), String> {
         for &p in rows {
-            let v = records[p as usize].value.unwrap_or_default();
+            let v = self.records[p as usize].value.unwrap_or_default();
             self.decoder()?.decode(v).map_err(|e| e.to_string())?;
         }
         Ok(())
@@ -502,31 +505,52 @@ impl Run<'_> {
         }));
     }
 
-    /// Moves the live decoder's rows into `parts`.
+    /// Moves the live decoder's rows into `parts`. Some checks (UTF-8) run only at flush, for
+    /// the whole batch: when it fails, the rows are split in halves, each decoded again and
+    /// flushed alone, down to the bad messages, so the good ones are kept.
     fn flush(&mut self) {
         if self.pending.is_empty() {
             return;
         }
-        let flushed = self
-            .decoder()
-            .and_then(|d| d.flush().map_err(|e| format!("flushing decoded Avro: {e}")));
-        match flushed {
-            Ok(Some(b)) if b.num_rows() == self.pending.len() => {
+        let rows = std::mem::take(&mut self.pending);
+        match self.flush_live(rows.len()) {
+            Ok(b) => {
                 self.parts.push(b);
-                self.good.append(&mut self.pending);
+                self.good.extend(rows);
             }
-            other => {
-                let reason = match other {
-                    Err(e) => e,
-                    Ok(b) => format!(
-                        "decoded {} rows for {} messages",
-                        b.map_or(0, |b| b.num_rows()),
-                        self.pending.len()
-                    ),
-                };
+            Err(reason) => {
                 self.w.decoder = None;
-                let pending = std::mem::take(&mut self.pending);
-                self.fail(&pending, &reason);
+                self.bisect(&rows, reason);
+            }
+        }
+    }
+
+    fn flush_live(&mut self, expected: usize) -> Result<RecordBatch, String> {
+        match self.decoder()?.flush() {
+            Ok(Some(b)) if b.num_rows() == expected => Ok(b),
+            Ok(b) => Err(format!(
+                "decoded {} rows for {expected} messages",
+                b.map_or(0, |b| b.num_rows())
+            )),
+            Err(e) => Err(format!("invalid Avro: {e}")),
+        }
+    }
+
+    fn bisect(&mut self, rows: &[u32], reason: String) {
+        if rows.len() == 1 {
+            return self.fail(rows, &reason);
+        }
+        for half in rows.chunks(rows.len().div_ceil(2)) {
+            let flushed = self.redo(half).and_then(|()| self.flush_live(half.len()));
+            match flushed {
+                Ok(b) => {
+                    self.parts.push(b);
+                    self.good.extend_from_slice(half);
+                }
+                Err(e) => {
+                    self.w.decoder = None;
+                    self.bisect(half, e);
+                }
             }
         }
     }

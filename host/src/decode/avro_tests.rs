@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
 use arrow_array::Array;
+use proptest::prelude::*;
 
 use super::*;
 use crate::config::LoadedConfig;
@@ -289,4 +290,51 @@ fn config_problems_are_reported() {
         "{e}"
     );
     assert!(e.contains("framing is single_object"), "{e}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// Good messages mixed with random bytes behind a valid header: every good message comes
+    /// out with its values, in order, and every message is either kept or rejected, once.
+    #[test]
+    fn good_messages_survive_any_garbage_around_them(
+        msgs in proptest::collection::vec(
+            prop_oneof![
+                (any::<i64>(), "[a-zé]{0,12}", any::<f64>())
+                    .prop_map(|(id, name, amount)| (true, order(1, id, &name, amount, None))),
+                proptest::collection::vec(any::<u8>(), 0..24).prop_map(|tail| {
+                    let mut v = vec![0, 0, 0, 0, 1];
+                    v.extend(tail);
+                    (false, v)
+                }),
+            ],
+            1..40,
+        )
+    ) {
+        let dir = tempdir();
+        let cfg = config(&dir, "{ format: avro, avro: { ids: { 1: v1.avsc } } }");
+        let mut d = Decoder::new(&cfg, None).unwrap();
+        let records: Vec<Record> = msgs.iter().enumerate().map(|(i, (_, v))| rec(i as i64, Some(v))).collect();
+        let out = d.decode(&records);
+        let kept: Vec<u32> = out.batches.iter().flat_map(|b| b.records.iter().copied()).collect();
+        let mut all: Vec<u32> = kept.iter().copied().chain(out.rejected.iter().map(|r| r.record)).collect();
+        all.sort_unstable();
+        prop_assert_eq!(all, (0..msgs.len() as u32).collect::<Vec<_>>());
+        let mut rows = std::collections::HashMap::new();
+        for b in &out.batches {
+            let got = ids(&b.batch);
+            for (row, &r) in b.records.iter().enumerate() {
+                rows.insert(r, got[row]);
+            }
+        }
+        for (i, (good, value)) in msgs.iter().enumerate() {
+            if *good {
+                let id = rows.get(&(i as u32));
+                prop_assert!(id.is_some(), "good message {} was rejected: {:?}", i, out.rejected);
+                let mut v = Vec::new();
+                long(&mut v, *id.unwrap_or(&0));
+                prop_assert!(value[5..].starts_with(&v), "message {} decoded to another id", i);
+            }
+        }
+    }
 }
