@@ -24,6 +24,9 @@ use weir::source::Record;
 
 const ROWS: usize = 10_000;
 
+/// A record shape: its name, its schema, and record number -> record.
+type Shape<'a> = (&'a str, &'a str, fn(usize) -> Value);
+
 const SMALL: &str = r#"{"type":"record","name":"Click","namespace":"bench","fields":[
   {"name":"id","type":"long"},{"name":"user","type":"string"},{"name":"session","type":"string"},
   {"name":"url","type":"string"},{"name":"amount","type":"double"},{"name":"country","type":"string"},
@@ -54,7 +57,7 @@ fn small(i: usize) -> Value {
             "ts".into(),
             Value::TimestampMillis(1_700_000_000_000 + i as i64),
         ),
-        ("ok".into(), Value::Boolean(i % 3 == 0)),
+        ("ok".into(), Value::Boolean(i.is_multiple_of(3))),
         ("qty".into(), Value::Int((i % 17) as i32)),
     ])
 }
@@ -131,7 +134,7 @@ fn wide(i: usize) -> Value {
     ));
     f.push((
         "note".into(),
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             Value::Union(0, Box::new(Value::Null))
         } else {
             Value::Union(1, Box::new(Value::String("gift".into())))
@@ -193,8 +196,7 @@ fn main() {
         .configure_from_args();
     let tmp = tempfile::tempdir().unwrap();
     let wide_text = wide_schema();
-    let shapes: [(&str, &str, fn(usize) -> Value); 2] =
-        [("small", SMALL, small), ("wide", &wide_text, wide)];
+    let shapes: [Shape; 2] = [("small", SMALL, small), ("wide", &wide_text, wide)];
     let mut sizes = Vec::new();
     for (name, text, make) in shapes {
         let schema = apache_avro::Schema::parse_str(text).unwrap();

@@ -274,9 +274,7 @@ fn types_come_from_the_writer_schema_and_single_object_encoding_is_read() {
 #[test]
 fn config_problems_are_reported() {
     let dir = tempdir();
-    for name in ["v1.avsc"] {
-        std::fs::write(dir.join(name), V1).unwrap();
-    }
+    std::fs::write(dir.join("v1.avsc"), V1).unwrap();
     std::fs::write(dir.join("bad.avsc"), "{\"type\": \"record\"").unwrap();
     let text = "source: { kafka: { brokers: embedded, group_id: g, topics: [t] } }\n\
          routes: [ { match: '.*', sink: { parquet: { path: out } } } ]\n\

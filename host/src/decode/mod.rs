@@ -281,7 +281,7 @@ fn merge_same_type(parts: Vec<Part>) -> Vec<Part> {
     }
     merged
         .into_iter()
-        .flat_map(|mut same| {
+        .flat_map(|same| {
             if same.len() == 1 {
                 return same;
             }
@@ -290,7 +290,7 @@ fn merge_same_type(parts: Vec<Part>) -> Vec<Part> {
                 Err(e) => {
                     // Can't happen with one schema; if it does, the parts still go on apart.
                     tracing::warn!(error = %e, "joining batches of one type");
-                    same.drain(..).collect()
+                    same
                 }
             }
         })

@@ -204,7 +204,7 @@ impl Worker {
                                 .map_err(|e| PipelineError::Setup(format!("route {name}: {e}")))?,
                         ),
                     };
-                    Sink::Kafka(KafkaSink::new(Arc::clone(prod), k, avro))
+                    Sink::Kafka(Box::new(KafkaSink::new(Arc::clone(prod), k, avro)))
                 }
                 (SinkConfig::Kafka(_), None) => {
                     return Err(PipelineError::Setup("no producer for a Kafka sink".into()))

@@ -37,7 +37,7 @@ pub enum Sink {
     /// Parquet files.
     Parquet(Box<parquet::ParquetSink>),
     /// A Kafka topic.
-    Kafka(kafka::KafkaSink),
+    Kafka(Box<kafka::KafkaSink>),
 }
 
 impl Sink {
