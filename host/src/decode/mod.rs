@@ -4,6 +4,7 @@
 
 mod json;
 mod metadata;
+pub mod protobuf;
 
 use std::collections::HashMap;
 use std::sync::Arc;
