@@ -5,6 +5,7 @@
 pub mod avro;
 mod json;
 mod metadata;
+pub mod protobuf;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
