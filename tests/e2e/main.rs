@@ -9,6 +9,7 @@ mod authoring;
 mod avro;
 mod harness;
 mod plugins;
+mod protobuf;
 mod registry;
 mod registry_server;
 
@@ -349,7 +350,7 @@ fn validate_checks_config_and_plugins_without_connecting() {
 
 /// Reads a Parquet folder with pyarrow (installed by tests/run.sh into tests/.venv), and the
 /// values of `columns` in each row (`records`).
-fn pyarrow_read(dir: &std::path::Path, columns: &[&str]) -> serde_json::Value {
+pub(crate) fn pyarrow_read(dir: &std::path::Path, columns: &[&str]) -> serde_json::Value {
     let mut args = vec![dir.display().to_string()];
     args.extend((!columns.is_empty()).then(|| columns.join(",")));
     let out = python_script("read_parquet.py", &args);

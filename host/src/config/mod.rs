@@ -155,6 +155,26 @@ pub struct DecodeConfig {
     /// Avro framing and local schemas (`format: avro`).
     #[serde(default)]
     pub avro: AvroDecodeConfig,
+    /// Local Protobuf schemas (`format: protobuf`).
+    #[serde(default)]
+    pub protobuf: ProtobufDecodeConfig,
+}
+
+/// Protobuf decoding. Messages carry the Confluent framing (magic byte 0, a 4-byte schema id,
+/// then the message indexes that name the message type in the schema); schemas come from the
+/// schema registry (`.proto` text with its references as imports) or from the files here.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProtobufDecodeConfig {
+    /// Local schemas by schema id: a `.proto` file, or a descriptor set written by
+    /// `protoc --include_imports --descriptor_set_out` (its last file is the schema). Paths
+    /// relative to the config file.
+    #[serde(default)]
+    pub ids: BTreeMap<u32, PathBuf>,
+    /// Import folders for local `.proto` files (default: each file's own folder). The
+    /// well-known types (`google/protobuf/timestamp.proto`, ...) are built in.
+    #[serde(default)]
+    pub include: Vec<PathBuf>,
 }
 
 impl DecodeConfig {
@@ -163,7 +183,7 @@ impl DecodeConfig {
         match (&self.type_from_setting, self.format) {
             (Some(t), _) => t.clone(),
             (None, Format::Json) => TypeFrom::Topic,
-            (None, Format::Avro) => TypeFrom::Schema,
+            (None, Format::Avro | Format::Protobuf) => TypeFrom::Schema,
         }
     }
 }
@@ -212,6 +232,7 @@ impl Default for DecodeConfig {
             schemas: IndexMap::new(),
             infer_rows: defaults::infer_rows(),
             avro: AvroDecodeConfig::default(),
+            protobuf: ProtobufDecodeConfig::default(),
         }
     }
 }
@@ -225,6 +246,8 @@ pub enum Format {
     Json,
     /// Avro binary, framed for the Confluent schema registry or as Avro single-object encoding.
     Avro,
+    /// Protobuf, framed for the Confluent schema registry.
+    Protobuf,
 }
 
 /// Where a message's type (the key routes match) comes from.
@@ -825,14 +848,41 @@ impl LoadedConfig {
     fn validate_format(&self) -> Vec<String> {
         let d = &self.config.decode;
         let mut p = Vec::new();
+        let a = &d.avro;
+        let avro_set = !a.ids.is_empty() || !a.schemas.is_empty() || !a.reader_schemas.is_empty();
+        if avro_set && d.format != Format::Avro {
+            p.push("decode.avro: set, but decode.format is not avro".into());
+        }
+        if !d.protobuf.ids.is_empty() && d.format != Format::Protobuf {
+            p.push("decode.protobuf: set, but decode.format is not protobuf".into());
+        }
         match d.format {
             Format::Json => {
                 if d.type_from() == TypeFrom::Schema {
-                    p.push("decode.type_from: `schema` needs a format with schemas (avro)".into());
+                    p.push(
+                        "decode.type_from: `schema` needs a format with schemas (avro, protobuf)"
+                            .into(),
+                    );
                 }
-                let a = &d.avro;
-                if !a.ids.is_empty() || !a.schemas.is_empty() || !a.reader_schemas.is_empty() {
-                    p.push("decode.avro: set, but decode.format is json".into());
+            }
+            Format::Protobuf => {
+                if let TypeFrom::Field(_) = d.type_from() {
+                    p.push("decode.type_from: `field` is for JSON; Protobuf types come from the schema (`schema`), the topic or a header".into());
+                }
+                if !d.schemas.is_empty() {
+                    p.push("decode.schemas: JSON field lists; Protobuf schemas go in decode.protobuf.ids".into());
+                }
+                let pb = &d.protobuf;
+                if pb.ids.is_empty() && self.config.schema_registry.is_none() {
+                    p.push("decode.protobuf: needs a schema_registry, or local schemas by id (decode.protobuf.ids)".into());
+                }
+                let include: Vec<_> = pb.include.iter().map(|i| self.resolve(i)).collect();
+                for (id, file) in &pb.ids {
+                    if let Err(e) =
+                        crate::decode::protobuf::framed::check_local(&self.resolve(file), &include)
+                    {
+                        p.push(format!("decode.protobuf.ids.{id}: {e}"));
+                    }
                 }
             }
             Format::Avro => {

@@ -16,7 +16,7 @@ use arrow_avro::reader::{Decoder as ArrowAvroDecoder, ReaderBuilder};
 use arrow_avro::schema::{AvroSchema, Fingerprint, FingerprintAlgorithm, SchemaStore};
 use arrow_schema::SchemaRef;
 
-use super::Rejected;
+use super::{Framed, Rejected};
 use crate::config::{AvroFraming, LoadedConfig};
 use crate::registry::{RegistryClient, RegistryError, SchemaType};
 use crate::source::Record;
@@ -307,9 +307,12 @@ impl AvroDecoder {
             batch_size: cfg.config.source.kafka.batch.max_records.max(1),
         })
     }
+}
 
-    /// The writer key of a message and its type name, fetching the schema the first time.
-    pub fn writer(&mut self, value: &[u8]) -> Result<(WriterKey, &str), String> {
+impl Framed for AvroDecoder {
+    type Key = WriterKey;
+
+    fn writer(&mut self, value: &[u8]) -> Result<(WriterKey, &str), String> {
         let key = parse_prefix(self.framing, value)?;
         if !self.writers.contains_key(&key) {
             let schema = match self.local.get(&key) {
@@ -340,14 +343,11 @@ impl AvroDecoder {
         Ok((key, w.type_name.as_str()))
     }
 
-    /// A registry failure that must stop the worker, if one happened since the last call.
-    pub fn take_fatal(&mut self) -> Option<String> {
+    fn take_fatal(&mut self) -> Option<String> {
         self.fatal.take()
     }
 
-    /// Decodes the records at `idx`, all written with `key`'s schema (see [`Self::writer`]).
-    /// Returns the batch, the records it holds (in order) and the rejected ones.
-    pub fn decode(
+    fn decode(
         &mut self,
         key: WriterKey,
         records: &[Record<'_>],

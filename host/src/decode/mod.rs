@@ -63,6 +63,27 @@ pub struct Decoder {
 enum FormatDecoder {
     Json(JsonTypes),
     Avro(avro::AvroDecoder),
+    Protobuf(protobuf::framed::ProtobufDecoder),
+}
+
+/// A format whose messages name their writer schema in a prefix (Avro, Protobuf): messages are
+/// grouped by type and writer, and each group is decoded with its writer's decoder.
+pub trait Framed {
+    /// What names a writer schema (and, for Protobuf, the message type in it).
+    type Key: Clone + Eq + std::hash::Hash;
+    /// The writer key of a message and its type's full name, loading the schema the first time.
+    fn writer(&mut self, value: &[u8]) -> Result<(Self::Key, &str), String>;
+    /// Decodes the records at `idx`, all of writer `key`: the batch, the records it holds (in
+    /// order), and the rejected ones.
+    fn decode(
+        &mut self,
+        key: Self::Key,
+        records: &[Record<'_>],
+        idx: &[u32],
+    ) -> (Option<RecordBatch>, Vec<u32>, Vec<Rejected>);
+    /// A failure that must stop the worker (the registry refused us, or shutdown interrupted
+    /// a retry), if one happened since the last call.
+    fn take_fatal(&mut self) -> Option<String>;
 }
 
 /// JSON decoders by type, with configured or inferred schemas.
@@ -98,6 +119,9 @@ impl Decoder {
                 by_type: HashMap::new(),
             }),
             Format::Avro => FormatDecoder::Avro(avro::AvroDecoder::new(cfg, registry)?),
+            Format::Protobuf => {
+                FormatDecoder::Protobuf(protobuf::framed::ProtobufDecoder::new(cfg, registry)?)
+            }
         };
         Ok(Decoder {
             type_from: d.type_from(),
@@ -106,31 +130,26 @@ impl Decoder {
         })
     }
 
-    /// The message type of a record, from the topic or a header (`None` when the format
-    /// decides it: a JSON field, the writer schema's name).
-    fn type_of<'r>(&self, r: &'r Record<'_>) -> Option<Result<Cow<'r, str>, String>> {
-        match &self.type_from {
-            TypeFrom::Topic => Some(Ok(r.topic.into())),
-            TypeFrom::Header(h) => Some(match r.header(h) {
-                None => Err(format!("no `{h}` header to take the type from")),
-                Some(v) => std::str::from_utf8(v)
-                    .map(Into::into)
-                    .map_err(|_| format!("header `{h}` is not UTF-8")),
-            }),
-            TypeFrom::Field(_) | TypeFrom::Schema => None,
-        }
-    }
-
     /// Decodes one poll.
     pub fn decode(&mut self, records: &[Record<'_>]) -> Decoded {
         let mut out = Decoded::default();
-        let parts = match &self.format {
+        let parts = match &mut self.format {
             FormatDecoder::Json(_) => self.decode_json(records, &mut out.rejected),
-            FormatDecoder::Avro(_) => self.decode_avro(records, &mut out.rejected),
+            FormatDecoder::Avro(a) => decode_framed(
+                a,
+                &self.type_from,
+                records,
+                &mut out.rejected,
+                &mut out.fatal,
+            ),
+            FormatDecoder::Protobuf(p) => decode_framed(
+                p,
+                &self.type_from,
+                records,
+                &mut out.rejected,
+                &mut out.fatal,
+            ),
         };
-        if let FormatDecoder::Avro(a) = &mut self.format {
-            out.fatal = a.take_fatal();
-        }
         for (type_name, batch, kept) in merge_same_type(parts) {
             match metadata::append(batch, &self.metadata, records, &kept) {
                 Ok(batch) => out.batches.push(TypedBatch {
@@ -151,7 +170,7 @@ impl Decoder {
     fn decode_json(&mut self, records: &[Record<'_>], rejected: &mut Vec<Rejected>) -> Vec<Part> {
         let mut groups: IndexMap<String, Vec<u32>> = IndexMap::new();
         for (i, r) in records.iter().enumerate() {
-            let t = self.type_of(r).unwrap_or_else(|| match &self.type_from {
+            let t = type_of(&self.type_from, r).unwrap_or_else(|| match &self.type_from {
                 TypeFrom::Field(f) => r
                     .value
                     .ok_or_else(|| "empty value (tombstone)".to_string())
@@ -208,49 +227,68 @@ impl Decoder {
         }
         parts
     }
+}
 
-    fn decode_avro(&mut self, records: &[Record<'_>], rejected: &mut Vec<Rejected>) -> Vec<Part> {
-        // Group by (type, writer schema): one arrow-avro decoder per writer schema.
-        let mut groups: IndexMap<(String, avro::WriterKey), Vec<u32>> = IndexMap::new();
-        for (i, r) in records.iter().enumerate() {
-            let i = i as u32;
-            let given = match self.type_of(r).transpose() {
-                Ok(t) => t,
-                Err(reason) => {
-                    rejected.push(Rejected { record: i, reason });
-                    continue;
-                }
-            };
-            let FormatDecoder::Avro(avro) = &mut self.format else {
-                return Vec::new();
-            };
-            let Some(value) = r.value else {
-                rejected.push(Rejected {
-                    record: i,
-                    reason: "empty value (tombstone)".into(),
-                });
+/// Decodes a poll of a [`Framed`] format: groups by (type, writer), one decoder per writer.
+fn decode_framed<F: Framed>(
+    f: &mut F,
+    type_from: &TypeFrom,
+    records: &[Record<'_>],
+    rejected: &mut Vec<Rejected>,
+    fatal: &mut Option<String>,
+) -> Vec<Part> {
+    let mut groups: IndexMap<(String, F::Key), Vec<u32>> = IndexMap::new();
+    for (i, r) in records.iter().enumerate() {
+        let i = i as u32;
+        let given = match type_of(type_from, r).transpose() {
+            Ok(t) => t,
+            Err(reason) => {
+                rejected.push(Rejected { record: i, reason });
                 continue;
-            };
-            match avro.writer(value) {
-                Ok((key, name)) => {
-                    let t = given.map_or_else(|| name.to_string(), Cow::into_owned);
-                    groups.entry((t, key)).or_default().push(i);
-                }
-                Err(reason) => rejected.push(Rejected { record: i, reason }),
             }
-        }
-        let FormatDecoder::Avro(avro) = &mut self.format else {
-            return Vec::new();
         };
-        let mut parts = Vec::new();
-        for ((type_name, key), idx) in groups {
-            let (batch, kept, bad) = avro.decode(key, records, &idx);
-            rejected.extend(bad);
-            if let Some(batch) = batch {
-                parts.push((type_name, batch, kept));
+        let Some(value) = r.value else {
+            rejected.push(Rejected {
+                record: i,
+                reason: "empty value (tombstone)".into(),
+            });
+            continue;
+        };
+        match f.writer(value) {
+            Ok((key, name)) => {
+                let t = given.map_or_else(|| name.to_string(), Cow::into_owned);
+                groups.entry((t, key)).or_default().push(i);
             }
+            Err(reason) => rejected.push(Rejected { record: i, reason }),
         }
-        parts
+    }
+    *fatal = f.take_fatal();
+    if fatal.is_some() {
+        return Vec::new();
+    }
+    let mut parts = Vec::new();
+    for ((type_name, key), idx) in groups {
+        let (batch, kept, bad) = f.decode(key, records, &idx);
+        rejected.extend(bad);
+        if let Some(batch) = batch {
+            parts.push((type_name, batch, kept));
+        }
+    }
+    parts
+}
+
+/// The message type of a record, from the topic or a header (`None` when the format decides
+/// it: a JSON field, the writer schema's name).
+fn type_of<'r>(type_from: &TypeFrom, r: &'r Record<'_>) -> Option<Result<Cow<'r, str>, String>> {
+    match type_from {
+        TypeFrom::Topic => Some(Ok(r.topic.into())),
+        TypeFrom::Header(h) => Some(match r.header(h) {
+            None => Err(format!("no `{h}` header to take the type from")),
+            Some(v) => std::str::from_utf8(v)
+                .map(Into::into)
+                .map_err(|_| format!("header `{h}` is not UTF-8")),
+        }),
+        TypeFrom::Field(_) | TypeFrom::Schema => None,
     }
 }
 

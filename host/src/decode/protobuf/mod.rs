@@ -49,6 +49,7 @@
 //! - Strings must be UTF-8; every length is checked against the bytes left before use.
 
 mod decoder;
+pub mod framed;
 mod wire;
 
 use std::collections::HashMap;
