@@ -13,11 +13,13 @@
 // Benchmark code: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::time::Duration;
 
 use apache_avro::types::Value;
-use criterion::{BenchmarkId, Criterion, Throughput};
+use criterion::{BenchmarkId, Throughput};
 use weir::config::LoadedConfig;
 use weir::decode::Decoder;
 use weir::source::Record;
@@ -174,26 +176,12 @@ fn records(messages: &[Vec<u8>]) -> Vec<Record<'_>> {
     messages
         .iter()
         .enumerate()
-        .map(|(i, m)| Record {
-            topic: "t",
-            partition: 0,
-            offset: i as i64,
-            timestamp_ms: None,
-            key: None,
-            value: Some(m),
-            headers: Vec::new(),
-        })
+        .map(|(i, m)| Record::new("t", 0, i as i64, Some(m)))
         .collect()
 }
 
 fn main() {
-    let dir = criterion_dir();
-    let mut c = Criterion::default()
-        .output_directory(&dir)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(10)
-        .configure_from_args();
+    let (mut c, dir) = common::criterion(Duration::from_secs(3));
     let tmp = tempfile::tempdir().unwrap();
     let wide_text = wide_schema();
     let shapes: [Shape; 2] = [("small", SMALL, small), ("wide", &wide_text, wide)];
@@ -231,8 +219,8 @@ fn main() {
     println!("|---|---:|---:|---:|---:|---:|");
     for (name, bytes) in sizes {
         let (Some(weir), Some(value)) = (
-            median(&dir, &format!("avro-{name}"), "weir-arrow"),
-            median(&dir, &format!("avro-{name}"), "apache-avro-value"),
+            common::median(&dir, &format!("avro-{name}"), "weir-arrow", ROWS),
+            common::median(&dir, &format!("avro-{name}"), "apache-avro-value", ROWS),
         ) else {
             continue;
         };
@@ -245,24 +233,4 @@ fn main() {
             value / weir
         );
     }
-}
-
-fn criterion_dir() -> PathBuf {
-    // <target>/release/deps/avro-HASH -> <target>/criterion
-    let exe = std::env::current_exe().unwrap();
-    exe.ancestors()
-        .nth(3)
-        .map(|t| t.join("criterion"))
-        .unwrap_or_else(|| PathBuf::from("target/criterion"))
-}
-
-fn median(dir: &Path, group: &str, variant: &str) -> Option<f64> {
-    let file = dir
-        .join(group)
-        .join(variant)
-        .join(ROWS.to_string())
-        .join("new/estimates.json");
-    let text = std::fs::read_to_string(file).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v["median"]["point_estimate"].as_f64().map(|ns| ns / 1e9)
 }

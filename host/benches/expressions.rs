@@ -15,7 +15,9 @@
 // Benchmark code: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -130,23 +132,8 @@ fn native<T: Transform>(t: &mut T, batch: &RecordBatch) -> usize {
     abi::apply(batch, out, &manifest).unwrap().batch.num_rows()
 }
 
-fn criterion_dir() -> PathBuf {
-    // <target>/release/deps/expressions-HASH -> <target>/criterion
-    let exe = std::env::current_exe().unwrap();
-    exe.ancestors()
-        .nth(3)
-        .map(|t| t.join("criterion"))
-        .unwrap_or_else(|| PathBuf::from("target/criterion"))
-}
-
 fn main() {
-    let dir = criterion_dir();
-    let mut c = Criterion::default()
-        .output_directory(&dir)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(10)
-        .configure_from_args();
+    let (mut c, dir) = common::criterion(Duration::from_secs(2));
     let runtime = Runtime::new(
         Limits {
             time_budget: Duration::from_secs(60),
@@ -260,9 +247,9 @@ fn print_threshold_table(dir: &Path) {
     println!("|---|---:|---:|---:|---:|---:|");
     for n in SIZES {
         let (Some(native), Some(rust), Some(asc)) = (
-            median(dir, "threshold", "rust-native", n),
-            median(dir, "threshold", "rust-wasm", n),
-            median(dir, "threshold", "assemblyscript-wasm", n),
+            common::median(dir, "threshold", "rust-native", n),
+            common::median(dir, "threshold", "rust-wasm", n),
+            common::median(dir, "threshold", "assemblyscript-wasm", n),
         ) else {
             continue;
         };
@@ -277,18 +264,6 @@ fn print_threshold_table(dir: &Path) {
     }
 }
 
-/// Median time per iteration, in seconds, of one criterion benchmark of this run.
-fn median(dir: &Path, group: &str, variant: &str, n: usize) -> Option<f64> {
-    let file = dir
-        .join(group)
-        .join(variant)
-        .join(n.to_string())
-        .join("new/estimates.json");
-    let text = std::fs::read_to_string(file).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v["median"]["point_estimate"].as_f64().map(|ns| ns / 1e9)
-}
-
 fn print_table(dir: &Path) {
     println!("\n| case | rows/batch | native rows/s | wasm rows/s | wasm/native time | jmespath rows/s | weir row-by-row rows/s | wasm vs jmespath |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
@@ -296,10 +271,10 @@ fn print_table(dir: &Path) {
     for (case, _, _) in CASES {
         for n in SIZES {
             let (Some(native), Some(wasm), Some(jp), Some(rows)) = (
-                median(dir, case, "native", n),
-                median(dir, case, "wasm", n),
-                median(dir, case, "jmespath-rows", n),
-                median(dir, case, "weir-rows", n),
+                common::median(dir, case, "native", n),
+                common::median(dir, case, "wasm", n),
+                common::median(dir, case, "jmespath-rows", n),
+                common::median(dir, case, "weir-rows", n),
             ) else {
                 continue;
             };

@@ -59,15 +59,7 @@ fn fastavro_records_of_every_type_decode_to_the_same_values() {
     let records: Vec<Record> = messages
         .iter()
         .enumerate()
-        .map(|(i, m)| Record {
-            topic: "t",
-            partition: 0,
-            offset: i as i64,
-            timestamp_ms: None,
-            key: None,
-            value: Some(m),
-            headers: Vec::new(),
-        })
+        .map(|(i, m)| Record::new("t", 0, i as i64, Some(m)))
         .collect();
     let out = Decoder::new(&cfg, None).unwrap().decode(&records);
     assert!(
@@ -324,15 +316,7 @@ errors:
     let records: Vec<Record> = out
         .iter()
         .enumerate()
-        .map(|(i, m)| Record {
-            topic: "orders-out",
-            partition: 0,
-            offset: i as i64,
-            timestamp_ms: None,
-            key: None,
-            value: Some(&m.value),
-            headers: Vec::new(),
-        })
+        .map(|(i, m)| Record::new("orders-out", 0, i as i64, Some(&m.value)))
         .collect();
     let registry_client = Arc::new(client);
     let decoded = Decoder::new(&cfg, Some(registry_client))

@@ -78,15 +78,7 @@ fn order(id: u32, order_id: i64, name: &str, amount: f64, email: Option<Option<&
 }
 
 fn rec(offset: i64, value: Option<&[u8]>) -> Record<'_> {
-    Record {
-        topic: "t",
-        partition: 0,
-        offset,
-        timestamp_ms: None,
-        key: None,
-        value,
-        headers: Vec::new(),
-    }
+    Record::new("t", 0, offset, value)
 }
 
 fn ids(b: &RecordBatch) -> Vec<i64> {

@@ -24,6 +24,19 @@ pub struct Record<'a> {
 }
 
 impl<'a> Record<'a> {
+    /// A record with only a value: no key, timestamp or headers (tests, benchmarks, tools).
+    pub fn new(topic: &'a str, partition: i32, offset: i64, value: Option<&'a [u8]>) -> Self {
+        Record {
+            topic,
+            partition,
+            offset,
+            timestamp_ms: None,
+            key: None,
+            value,
+            headers: Vec::new(),
+        }
+    }
+
     /// The first header with this name.
     pub fn header(&self, name: &str) -> Option<&'a [u8]> {
         self.headers

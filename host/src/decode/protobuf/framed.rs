@@ -229,15 +229,7 @@ mod tests {
         let records: Vec<Record> = values
             .iter()
             .enumerate()
-            .map(|(i, v)| Record {
-                topic: "t",
-                partition: 0,
-                offset: i as i64,
-                timestamp_ms: None,
-                key: None,
-                value: Some(v),
-                headers: Vec::new(),
-            })
+            .map(|(i, v)| Record::new("t", 0, i as i64, Some(v)))
             .collect();
         let out = Decoder::new(&cfg, None).unwrap().decode(&records);
         let types: Vec<&str> = out.batches.iter().map(|b| b.type_name.as_str()).collect();
