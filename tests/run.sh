@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Runs every test: sets up what the tests need (pyarrow and fastavro in tests/.venv; the AssemblyScript SDK and
+# Runs every test: sets up what the tests need (pyarrow, fastavro and deltalake in tests/.venv; the AssemblyScript SDK and
 # plugins, built with npm), then the SDK's own node tests and the whole Rust workspace.
 # The wasm target comes from rust-toolchain.toml; the built-in plugins are built by host/build.rs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 venv=tests/.venv
-if ! "$venv/bin/python" -c "import pyarrow, fastavro" 2>/dev/null; then
-  echo "tests/run.sh: installing pyarrow and fastavro into $venv" >&2
+if ! "$venv/bin/python" -c "import pyarrow, fastavro, deltalake" 2>/dev/null; then
+  echo "tests/run.sh: installing pyarrow, fastavro and deltalake into $venv" >&2
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 fi

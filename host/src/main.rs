@@ -75,6 +75,58 @@ enum Command {
     /// Exit code 1: a batch failed, the output differs from --expect, or a conformance check
     /// failed; 2: bad arguments or plugin.
     Test(TestArgs),
+    /// Delta table maintenance, safe beside a running worker.
+    Delta {
+        #[command(subcommand)]
+        action: DeltaCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeltaCommand {
+    /// Compacts small files: per partition, files under --target-size are rewritten into as
+    /// few as fit it, in one commit that live writers' appends do not conflict with.
+    Optimize {
+        /// The table: a local path or s3://bucket/path.
+        table: String,
+        /// Files smaller than this are compacted, into files of about this size.
+        #[arg(long, default_value = "128MiB", value_parser = parse_size)]
+        target_size: u64,
+        /// Compression of the new files.
+        #[arg(long, value_enum, default_value = "zstd")]
+        compression: CompressionArg,
+        /// An object_store setting, KEY=VALUE (repeatable; the AWS_* environment is read too).
+        #[arg(long = "storage", value_name = "KEY=VALUE")]
+        storage: Vec<String>,
+    },
+    /// Deletes files that no table version within the retention period refers to.
+    Vacuum {
+        /// The table: a local path or s3://bucket/path.
+        table: String,
+        /// Keep files still referred to by versions this recent.
+        #[arg(long, default_value = "7days", value_parser = humantime::parse_duration)]
+        retention: std::time::Duration,
+        /// Only list what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+        /// Allow a retention shorter than the table's minimum (delta.deletedFileRetentionDuration).
+        #[arg(long)]
+        force: bool,
+        /// An object_store setting, KEY=VALUE (repeatable).
+        #[arg(long = "storage", value_name = "KEY=VALUE")]
+        storage: Vec<String>,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum CompressionArg {
+    Zstd,
+    Snappy,
+    None,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    weir::config::parse_size(s).ok_or_else(|| format!("`{s}` is not a size; write e.g. 128MiB"))
 }
 
 #[derive(clap::Args)]
@@ -132,6 +184,13 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_INVALID)
             }
         },
+        Command::Delta { action } => match delta(action) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("weir delta: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Run {
             config,
             summary_json,
@@ -145,9 +204,58 @@ fn main() -> ExitCode {
     }
 }
 
+/// Runs a Delta maintenance command and prints what it did as JSON.
+fn delta(action: DeltaCommand) -> anyhow::Result<()> {
+    use weir::config::Compression;
+    use weir::sink::delta::maintenance;
+    let options = |kv: Vec<String>| -> anyhow::Result<std::collections::HashMap<String, String>> {
+        kv.into_iter()
+            .map(|s| {
+                s.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .with_context(|| format!("--storage {s}: expected KEY=VALUE"))
+            })
+            .collect()
+    };
+    let report = match action {
+        DeltaCommand::Optimize {
+            table,
+            target_size,
+            compression,
+            storage,
+        } => {
+            let c = match compression {
+                CompressionArg::Zstd => Compression::Zstd,
+                CompressionArg::Snappy => Compression::Snappy,
+                CompressionArg::None => Compression::None,
+            };
+            let done = maintenance::optimize(&table, &options(storage)?, target_size, c)
+                .with_context(|| format!("optimizing {table}"))?;
+            serde_json::to_string(&done)?
+        }
+        DeltaCommand::Vacuum {
+            table,
+            retention,
+            dry_run,
+            force,
+            storage,
+        } => {
+            let done = maintenance::vacuum(&table, &options(storage)?, retention, dry_run, force)
+                .with_context(|| format!("vacuuming {table}"))?;
+            serde_json::to_string(&done)?
+        }
+    };
+    println!("{report}");
+    Ok(())
+}
+
+/// The default log filter: weir at info; the libraries' per-snapshot chatter (delta-rs and its
+/// kernel log every table load at info) only when it matters.
+const DEFAULT_LOG: &str = "info,librdkafka=warn,buoyant_kernel=warn,deltalake_core=warn";
+
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,librdkafka=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -52,6 +52,26 @@ impl Cluster {
         p.flush(Duration::from_secs(30)).expect("flush");
     }
 
+    /// Produces on a thread, `chunk` messages every `pause` (the mock cluster keeps little
+    /// backlog, so long runs produce while weir consumes); join the handle for the end.
+    pub fn produce_paced(
+        &self,
+        messages: Vec<(String, String, Vec<u8>)>,
+        chunk: usize,
+        pause: Duration,
+    ) -> std::thread::JoinHandle<()> {
+        let p = self.producer();
+        std::thread::spawn(move || {
+            for c in messages.chunks(chunk) {
+                for (t, k, v) in c {
+                    send(&p, t, k, v);
+                }
+                std::thread::sleep(pause);
+            }
+            p.flush(Duration::from_secs(30)).expect("flush");
+        })
+    }
+
     /// Every message of `topic`, read from the start until `expected` are seen or 30 s pass.
     pub fn read_topic(&self, topic: &str, expected: usize) -> Vec<Consumed> {
         let c: BaseConsumer = ClientConfig::new()
@@ -159,7 +179,10 @@ impl Workdir {
             .arg(config)
             .arg("--summary-json")
             .arg(self.path().join(format!("run{run}.json")))
-            .env("WEIR_LOG", "info,librdkafka=warn")
+            .env(
+                "WEIR_LOG",
+                "info,librdkafka=warn,buoyant_kernel=warn,deltalake_core=warn",
+            )
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

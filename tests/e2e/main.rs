@@ -7,6 +7,7 @@
 mod assemblyscript;
 mod authoring;
 mod avro;
+mod delta;
 mod harness;
 mod plugins;
 mod protobuf;
@@ -190,24 +191,7 @@ fn a_worker_killed_mid_run_and_restarted_loses_nothing() {
     let out = work.path().join("orders");
     let input = input(24_000, false);
     // Produce while consuming (the mock cluster keeps little backlog), about 3000 msg/s.
-    let producer = {
-        let brokers = cluster.brokers();
-        let messages = input.messages.clone();
-        std::thread::spawn(move || {
-            let p: rdkafka::producer::ThreadedProducer<_> = rdkafka::ClientConfig::new()
-                .set("bootstrap.servers", brokers)
-                .set("linger.ms", "5")
-                .create()
-                .unwrap();
-            for chunk in messages.chunks(200) {
-                for (t, k, v) in chunk {
-                    send(&p, t, k, v);
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            rdkafka::producer::Producer::flush(&p, Duration::from_secs(30)).unwrap();
-        })
-    };
+    let producer = cluster.produce_paced(input.messages.clone(), 200, Duration::from_millis(100));
     let killed = work.write_config(&config(&cluster.brokers(), &out, None));
     // Each run joins the group (behind the last one's ghost member), works a while, and is killed.
     for (run, after) in [(1, 6_000), (2, 10_000)] {

@@ -355,6 +355,58 @@ pub enum SinkConfig {
     Parquet(ParquetSinkConfig),
     /// A Kafka topic, one JSON message per row.
     Kafka(KafkaSinkConfig),
+    /// A Delta Lake table (or one per message type), offsets stored in its commits.
+    Delta(DeltaSinkConfig),
+}
+
+/// A Delta Lake table: rows appended in commits that also record the consumed offsets (one
+/// `txn` action per partition), so a restart duplicates nothing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeltaSinkConfig {
+    /// The table: a local path (relative to the config file) or `s3://bucket/path`. `{type}`
+    /// in it makes one table per message type.
+    pub uri: String,
+    /// Partition columns of a table this sink creates.
+    #[serde(default)]
+    pub partition_by: Vec<String>,
+    /// The application id of the `txn` actions; default: the consumer group id.
+    #[serde(default)]
+    pub app_id: Option<String>,
+    /// Commit at least this often while rows are buffered.
+    #[serde(default = "defaults::delta_max_latency", with = "humantime_serde")]
+    pub max_latency: Duration,
+    /// Commit once this much Parquet is buffered for a table (e.g. `64MiB`).
+    #[serde(default = "defaults::delta_min_bytes", deserialize_with = "de_size")]
+    pub min_bytes: u64,
+    /// Commit once this many rows are buffered for a table.
+    #[serde(default = "defaults::delta_max_rows")]
+    pub max_rows: usize,
+    /// Column compression.
+    #[serde(default)]
+    pub compression: Compression,
+    /// Write a checkpoint every this many commits (0: never).
+    #[serde(default = "defaults::delta_checkpoint_every")]
+    pub checkpoint_every: u64,
+    /// What a batch that does not fit the table becomes (new nullable columns always fit: they
+    /// are added to the table in the commit).
+    #[serde(default)]
+    pub schema_mismatch: SchemaMismatch,
+    /// object_store settings, e.g. `AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ALLOW_HTTP` (the
+    /// `AWS_*` environment is read too).
+    #[serde(default)]
+    pub storage_options: BTreeMap<String, String>,
+}
+
+/// What a Delta sink does with a batch that does not fit its table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SchemaMismatch {
+    /// The batch follows the error policy (`errors.on_transform_error`), reason included.
+    #[default]
+    DeadLetter,
+    /// The worker stops.
+    Stop,
 }
 
 /// Parquet files, each written under a temporary name and renamed into place when complete.
@@ -366,12 +418,23 @@ pub struct ParquetSinkConfig {
     /// Close a file at this many rows.
     #[serde(default = "defaults::parquet_max_rows")]
     pub max_rows: usize,
+    /// Close a file at about this size (encoded bytes so far, e.g. `128MiB`).
+    #[serde(default = "defaults::parquet_max_bytes", deserialize_with = "de_size")]
+    pub max_bytes: u64,
     /// Close a file when its first row is this old.
     #[serde(default = "defaults::parquet_max_age", with = "humantime_serde")]
     pub max_age: Duration,
     /// Column compression.
     #[serde(default)]
     pub compression: Compression,
+    /// Hive-style partition folders (`col=value/`) from these columns, which then live in the
+    /// path, not in the files.
+    #[serde(default)]
+    pub partition_by: Vec<String>,
+    /// At most this many files open at once (one per partition folder); the oldest is closed
+    /// to open another.
+    #[serde(default = "defaults::parquet_max_open_files")]
+    pub max_open_files: usize,
 }
 
 /// Parquet compression codecs.
@@ -568,6 +631,24 @@ mod defaults {
     pub fn parquet_max_rows() -> usize {
         100_000
     }
+    pub fn delta_max_latency() -> Duration {
+        Duration::from_secs(10)
+    }
+    pub fn delta_min_bytes() -> u64 {
+        64 << 20
+    }
+    pub fn delta_max_rows() -> usize {
+        1_000_000
+    }
+    pub fn delta_checkpoint_every() -> u64 {
+        10
+    }
+    pub fn parquet_max_bytes() -> u64 {
+        128 << 20
+    }
+    pub fn parquet_max_open_files() -> usize {
+        64
+    }
     pub fn parquet_max_age() -> Duration {
         Duration::from_secs(10)
     }
@@ -599,6 +680,19 @@ pub(crate) mod humantime_serde {
             super::deserialize(d).map(Some)
         }
     }
+}
+
+/// What is wrong with a sink's `partition_by` list (empty names, repeats).
+fn partition_problems(at: &str, by: &[String]) -> Vec<String> {
+    let mut p = Vec::new();
+    for (i, c) in by.iter().enumerate() {
+        if c.trim().is_empty() {
+            p.push(format!("{at}.partition_by[{i}]: empty column name"));
+        } else if by[..i].contains(c) {
+            p.push(format!("{at}.partition_by: `{c}` twice"));
+        }
+    }
+    p
 }
 
 /// Parses a byte size: `1048576`, `512KiB`, `256MiB`, `1GiB` (also `KB`, `MB`, `GB` as powers of 1000).
@@ -804,8 +898,33 @@ impl LoadedConfig {
                 }
             }
             match &r.sink {
-                SinkConfig::Parquet(s) if s.max_rows == 0 => {
-                    p.push(format!("{at}.sink.parquet.max_rows: must be at least 1"))
+                SinkConfig::Parquet(s) => {
+                    let at = format!("{at}.sink.parquet");
+                    if s.max_rows == 0 || s.max_open_files == 0 || s.max_bytes == 0 {
+                        p.push(format!(
+                            "{at}: max_rows, max_bytes and max_open_files must be at least 1"
+                        ));
+                    }
+                    p.extend(partition_problems(&at, &s.partition_by));
+                }
+                SinkConfig::Delta(s) => {
+                    let at = format!("{at}.sink.delta");
+                    if s.uri.trim().is_empty() {
+                        p.push(format!("{at}.uri: empty"));
+                    } else if let Some((scheme, _)) = s.uri.split_once("://") {
+                        if !matches!(scheme, "s3" | "s3a" | "file") {
+                            p.push(format!(
+                                "{at}.uri: `{scheme}://` is not supported (local paths, file://, s3://)"
+                            ));
+                        }
+                    }
+                    if s.max_rows == 0 || s.min_bytes == 0 {
+                        p.push(format!("{at}: max_rows and min_bytes must be at least 1"));
+                    }
+                    if s.app_id.as_deref().is_some_and(|a| a.trim().is_empty()) {
+                        p.push(format!("{at}.app_id: empty"));
+                    }
+                    p.extend(partition_problems(&at, &s.partition_by));
                 }
                 SinkConfig::Kafka(s) if s.topic.trim().is_empty() => {
                     p.push(format!("{at}.sink.kafka.topic: empty"))

@@ -13,12 +13,20 @@ use std::sync::{Arc, Mutex};
 /// The completion state of one poll.
 #[derive(Debug, Default)]
 pub struct Progress {
+    /// The highest offset of the poll per partition.
+    offsets: BTreeMap<Partition, i64>,
     outstanding: AtomicUsize,
     failed: Mutex<Option<String>>,
     sealed: AtomicBool,
 }
 
 impl Progress {
+    /// The poll's highest offset per partition: what a sink that records offsets with its data
+    /// (Delta) stores.
+    pub fn offsets(&self) -> &BTreeMap<Partition, i64> {
+        &self.offsets
+    }
+
     /// A new ack that this poll waits for.
     pub fn hold(self: &Arc<Self>) -> Ack {
         self.outstanding.fetch_add(1, Ordering::AcqRel);
@@ -75,7 +83,7 @@ pub type Partition = (Arc<str>, i32);
 /// Tracks polls in order and yields what may be committed.
 #[derive(Debug, Default)]
 pub struct OffsetTracker {
-    pending: VecDeque<(Arc<Progress>, BTreeMap<Partition, i64>)>,
+    pending: VecDeque<Arc<Progress>>,
     committable: BTreeMap<Partition, i64>,
     committed: BTreeMap<Partition, i64>,
 }
@@ -89,8 +97,11 @@ impl OffsetTracker {
     /// Registers a poll whose highest offset per partition is given; returns its progress, to
     /// hand out acks from and to [`OffsetTracker::seal`] when every write has been issued.
     pub fn begin(&mut self, highest: BTreeMap<Partition, i64>) -> Arc<Progress> {
-        let progress = Arc::new(Progress::default());
-        self.pending.push_back((Arc::clone(&progress), highest));
+        let progress = Arc::new(Progress {
+            offsets: highest,
+            ..Progress::default()
+        });
+        self.pending.push_back(Arc::clone(&progress));
         progress
     }
 
@@ -101,17 +112,17 @@ impl OffsetTracker {
 
     /// Moves finished polls, in order, into the committable set. Fails if a write failed.
     pub fn advance(&mut self) -> Result<(), WriteFailed> {
-        while let Some((p, _)) = self.pending.front() {
+        while let Some(p) = self.pending.front() {
             if let Some(why) = p.failed.lock().ok().and_then(|f| f.clone()) {
                 return Err(WriteFailed(why));
             }
             if !p.is_done() {
                 break;
             }
-            if let Some((_, highest)) = self.pending.pop_front() {
-                for (tp, offset) in highest {
+            if let Some(p) = self.pending.pop_front() {
+                for (tp, &offset) in &p.offsets {
                     let next = offset + 1;
-                    let e = self.committable.entry(tp).or_insert(next);
+                    let e = self.committable.entry(tp.clone()).or_insert(next);
                     *e = (*e).max(next);
                 }
             }
@@ -144,6 +155,16 @@ impl OffsetTracker {
     /// What has been committed so far.
     pub fn committed_offsets(&self) -> &BTreeMap<Partition, i64> {
         &self.committed
+    }
+
+    /// Abandons every poll still in flight (a sink dropped their rows: they will be read
+    /// again). Returns where each partition resumes: the next offset after what is done, for
+    /// the partitions something is known of.
+    pub fn rewind(&mut self) -> BTreeMap<Partition, i64> {
+        self.pending.clear();
+        let mut at = self.committed.clone();
+        at.extend(self.committable.iter().map(|(tp, o)| (tp.clone(), *o)));
+        at
     }
 
     /// Polls still waiting for their sinks.
@@ -222,5 +243,21 @@ mod tests {
         a.hold().fail("disk full");
         OffsetTracker::seal(&a);
         assert_eq!(t.advance().unwrap_err().0, "disk full");
+    }
+
+    #[test]
+    fn a_rewind_drops_what_is_in_flight_and_resumes_after_what_is_done() {
+        let mut t = OffsetTracker::default();
+        let a = t.begin([(tp(0), 9)].into());
+        OffsetTracker::seal(&a);
+        t.advance().unwrap();
+        t.committed(&t.to_commit());
+        let b = t.begin([(tp(0), 19), (tp(1), 3)].into());
+        OffsetTracker::seal(&b);
+        t.advance().unwrap();
+        let c = t.begin([(tp(0), 29)].into());
+        let _held = c.hold();
+        assert_eq!(t.rewind(), [(tp(0), 20), (tp(1), 4)].into());
+        assert_eq!(t.in_flight(), 0);
     }
 }

@@ -14,13 +14,14 @@ use rdkafka::consumer::CommitMode;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::{ErrorPolicy, LoadedConfig, SinkConfig, SinkFormat};
-use crate::decode::Decoder;
+use crate::decode::{Decoder, TypedBatch};
 use crate::offsets::{OffsetTracker, Partition, Progress, WriteFailed};
 use crate::registry::RegistryClient;
 use crate::route::{run_chain, Router};
 use crate::runtime::{FileGrants, Instance, Plugin, Runtime, RuntimeError, TransformFailure};
 use crate::sink::avro::AvroEncoder;
 use crate::sink::dead_letter::{DeadLetter, Reason};
+use crate::sink::delta::DeltaSink;
 use crate::sink::kafka::KafkaSink;
 use crate::sink::parquet::ParquetSink;
 use crate::sink::producer::{self, AckProducer};
@@ -104,6 +105,7 @@ struct Stages {
     decode_failures: u64,
     unrouted: u64,
     dead_lettered: u64,
+    rewinds: u64,
 }
 
 /// Loads every plugin of the config and initializes it with its params, once per route, as a
@@ -141,6 +143,8 @@ pub struct Worker {
     producer: Option<Arc<AckProducer>>,
     commit_interval: Duration,
     until_idle: Option<Duration>,
+    /// Partition assignments seen, to tell the sinks when partitions move.
+    assignments: u64,
 }
 
 impl Worker {
@@ -173,7 +177,7 @@ impl Worker {
                 .iter()
                 .find_map(|r| match &r.sink {
                     SinkConfig::Kafka(k) => Some(k.settings.clone()),
-                    SinkConfig::Parquet(_) => None,
+                    SinkConfig::Parquet(_) | SinkConfig::Delta(_) => None,
                 })
                 .unwrap_or_default();
             Some(Arc::new(producer::create(brokers, &settings).map_err(
@@ -195,6 +199,23 @@ impl Worker {
                         }
                     })?;
                     Sink::Parquet(Box::new(sink))
+                }
+                (SinkConfig::Delta(d), _) => {
+                    let uri = if d.uri.contains("://") {
+                        d.uri.clone()
+                    } else {
+                        cfg.resolve(Path::new(&d.uri))
+                            .to_string_lossy()
+                            .into_owned()
+                    };
+                    let sink =
+                        DeltaSink::new(uri, d, &c.source.kafka.group_id).map_err(|cause| {
+                            PipelineError::Sink {
+                                route: name.clone(),
+                                cause,
+                            }
+                        })?;
+                    Sink::Delta(Box::new(sink))
                 }
                 (SinkConfig::Kafka(k), Some(prod)) => {
                     let avro = match k.format {
@@ -232,6 +253,7 @@ impl Worker {
             decode_failures: 0,
             unrouted: 0,
             dead_lettered: 0,
+            rewinds: 0,
         };
         Ok(Worker {
             source: KafkaSource::new(&c.source.kafka, brokers).map_err(PipelineError::Source)?,
@@ -239,6 +261,7 @@ impl Worker {
             producer,
             commit_interval: c.source.kafka.commit_interval,
             until_idle: c.source.kafka.until_idle,
+            assignments: 0,
         })
     }
 
@@ -256,6 +279,15 @@ impl Worker {
         let result = (|| {
             while !stop.load(Ordering::Relaxed) {
                 let polled = self.source.poll_batch();
+                let assignments = self.source.assignments();
+                if assignments != self.assignments {
+                    self.assignments = assignments;
+                    for r in &mut self.stages.routes {
+                        if let Sink::Delta(d) = &mut r.sink {
+                            d.invalidate();
+                        }
+                    }
+                }
                 if polled.is_empty() {
                     // Idle time counts only once partitions are assigned: joining the group
                     // is not idleness.
@@ -270,17 +302,26 @@ impl Worker {
                 } else {
                     let t = Instant::now();
                     let records: Vec<Record> = polled.iter().map(record).collect();
-                    self.stages.process(&records)?;
-                    consumed.fetch_add(records.len() as u64, Ordering::Relaxed);
+                    let processed = self.stages.process(&records);
+                    let n = records.len() as u64;
+                    drop(records);
+                    drop(polled); // it borrows the consumer, which a rewind seeks
+                    self.recover(processed)?;
+                    consumed.fetch_add(n, Ordering::Relaxed);
                     active += t.elapsed();
                     last_message = Instant::now();
                 }
+                let mut ticked = Ok(());
                 for r in &mut self.stages.routes {
-                    r.sink.tick().map_err(|cause| PipelineError::Sink {
-                        route: r.stats.name.clone(),
-                        cause,
-                    })?;
+                    if let Err(cause) = r.sink.tick() {
+                        ticked = Err(PipelineError::Sink {
+                            route: r.stats.name.clone(),
+                            cause,
+                        });
+                        break;
+                    }
                 }
+                self.recover(ticked)?;
                 if last_commit.elapsed() >= self.commit_interval {
                     self.commit_or_retry()?;
                     last_commit = Instant::now();
@@ -293,6 +334,27 @@ impl Worker {
         active += t.elapsed();
         let summary = self.summary(started.elapsed(), active);
         (summary, result.and(shutdown))
+    }
+
+    /// Another writer took over a partition (a Delta commit conflict): drops what is in
+    /// flight and reads again from what is done. Other errors pass through.
+    fn recover(&mut self, r: Result<(), PipelineError>) -> Result<(), PipelineError> {
+        let Err(PipelineError::Sink {
+            route,
+            cause: SinkError::Conflict(why),
+        }) = r
+        else {
+            return r;
+        };
+        tracing::warn!(%route, "{why}; dropping what is in flight and reading again from what is done");
+        let at = self.stages.tracker.rewind();
+        for r in &mut self.stages.routes {
+            if let Sink::Delta(d) = &mut r.sink {
+                d.abandon();
+            }
+        }
+        self.stages.rewinds += 1;
+        self.source.rewind(&at).map_err(PipelineError::Source)
     }
 
     /// Flushes every sink and the producer, then commits what is done.
@@ -424,6 +486,21 @@ impl Stages {
             let route = &mut self.routes[ri];
             route.stats.messages_in += typed.records.len() as u64;
             route.stats.batches += 1;
+            let typed = match &mut route.sink {
+                Sink::Delta(d) => {
+                    let t =
+                        skip_stored(d, typed, records).map_err(|cause| PipelineError::Sink {
+                            route: route.stats.name.clone(),
+                            cause,
+                        })?;
+                    route.stats.already_written += t.1 as u64;
+                    if t.0.records.is_empty() {
+                        continue;
+                    }
+                    t.0
+                }
+                _ => typed,
+            };
             let span = tracing::debug_span!("route", route = %route.stats.name, rows = typed.records.len());
             let chained =
                 span.in_scope(|| run_chain(&mut route.stages, typed.batch, &typed.records));
@@ -435,7 +512,7 @@ impl Stages {
                         route.stats.rows_out += out.batch.num_rows() as u64;
                         let _sink =
                             tracing::debug_span!("sink", rows = out.batch.num_rows()).entered();
-                        match route.sink.write(&out.batch, &progress) {
+                        match route.sink.write(&typed.type_name, &out.batch, &progress) {
                             Ok(()) => {}
                             Err(SinkError::Reject(error)) => {
                                 // Not written: the batch's messages take the error policy's way.
@@ -561,6 +638,53 @@ impl Stages {
                 cause,
             })
     }
+}
+
+/// Drops the rows of `typed` that its Delta table already holds (their offset is at or below
+/// the partition's stored `txn` version): what a restart re-reads is not written twice. Returns
+/// the rest and how many were dropped.
+fn skip_stored(
+    sink: &mut DeltaSink,
+    typed: TypedBatch,
+    records: &[Record<'_>],
+) -> Result<(TypedBatch, usize), SinkError> {
+    let mut stored: HashMap<(&str, i32), Option<i64>> = HashMap::new();
+    let mut keep = Vec::with_capacity(typed.records.len());
+    for &i in &typed.records {
+        let r = &records[i as usize];
+        let s = match stored.get(&(r.topic, r.partition)) {
+            Some(s) => *s,
+            None => {
+                let s = sink.stored_offset(&typed.type_name, &(Arc::from(r.topic), r.partition))?;
+                stored.insert((r.topic, r.partition), s);
+                s
+            }
+        };
+        keep.push(s.is_none_or(|s| r.offset > s));
+    }
+    let dropped = keep.iter().filter(|k| !**k).count();
+    if dropped == 0 {
+        return Ok((typed, 0));
+    }
+    let mask = arrow_array::BooleanArray::from(keep.clone());
+    let batch = arrow_select::filter::filter_record_batch(&typed.batch, &mask)
+        .map_err(|e| SinkError::Encode(e.to_string()))?;
+    let kept = typed
+        .records
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .map(|(i, _)| *i)
+        .collect();
+    tracing::debug!(type_name = %typed.type_name, dropped, "rows already in the Delta table skipped");
+    Ok((
+        TypedBatch {
+            batch,
+            records: kept,
+            ..typed
+        },
+        dropped,
+    ))
 }
 
 /// Runs a config to the end: starts the embedded cluster and generator when `brokers: embedded`,

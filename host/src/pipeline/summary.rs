@@ -23,6 +23,8 @@ pub struct RouteStats {
     pub skipped: u64,
     /// Batches processed.
     pub batches: u64,
+    /// Messages a Delta table already held (read again after a restart), not written twice.
+    pub already_written: u64,
     /// Parquet files written.
     pub files_written: u64,
 }
@@ -118,6 +120,13 @@ impl fmt::Display for Summary {
                 r.dead_lettered,
                 r.skipped,
                 r.files_written
+            )?;
+        }
+        let again: u64 = self.routes.iter().map(|r| r.already_written).sum();
+        if again > 0 {
+            writeln!(
+                f,
+                "  re-read       {again} messages already in their Delta tables (not written twice)"
             )?;
         }
         let committed: Vec<String> = self

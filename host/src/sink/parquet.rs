@@ -5,16 +5,17 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression as Codec, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
-use super::SinkError;
-use crate::config::{Compression, ParquetSinkConfig};
+use indexmap::IndexMap;
+
+use super::{partition, SinkError};
+use crate::config::ParquetSinkConfig;
 use crate::offsets::{Ack, Progress};
 
 struct OpenFile {
@@ -27,13 +28,13 @@ struct OpenFile {
     acks: Vec<Ack>,
 }
 
-/// Writes a route's rows into a folder of Parquet files.
+/// Writes a route's rows into a folder of Parquet files, one open file per partition folder.
 pub struct ParquetSink {
     dir: PathBuf,
-    max_rows: usize,
-    max_age: Duration,
+    cfg: ParquetSinkConfig,
     props: WriterProperties,
-    current: Option<OpenFile>,
+    /// Open files by partition folder (`""` without `partition_by`), oldest first.
+    open: IndexMap<String, OpenFile>,
     seq: u64,
     /// Files renamed into place so far.
     pub files_written: u64,
@@ -44,41 +45,50 @@ impl ParquetSink {
     pub fn new(dir: PathBuf, cfg: &ParquetSinkConfig) -> Result<Self, SinkError> {
         std::fs::create_dir_all(&dir)
             .map_err(|e| SinkError::Io(format!("{}: {e}", dir.display())))?;
-        let codec = match cfg.compression {
-            Compression::Zstd => {
-                Codec::ZSTD(ZstdLevel::try_new(3).map_err(|e| SinkError::Io(e.to_string()))?)
-            }
-            Compression::Snappy => Codec::SNAPPY,
-            Compression::None => Codec::UNCOMPRESSED,
-        };
         Ok(ParquetSink {
             dir,
-            max_rows: cfg.max_rows,
-            max_age: cfg.max_age,
-            props: WriterProperties::builder().set_compression(codec).build(),
-            current: None,
+            cfg: cfg.clone(),
+            props: super::writer_properties(cfg.compression)?,
+            open: IndexMap::new(),
             seq: 0,
             files_written: 0,
         })
     }
 
-    /// Appends a batch to the open file (opening one if needed); closes it at `max_rows`.
+    /// Appends a batch, split by the partition columns, to each partition's open file (opening
+    /// one if needed); closes a file that reaches `max_rows` or `max_bytes`.
     pub fn write(
         &mut self,
         batch: &RecordBatch,
         progress: &Arc<Progress>,
     ) -> Result<(), SinkError> {
+        for part in partition::split(batch, &self.cfg.partition_by)? {
+            self.write_part(part.dir, &part.batch, progress)?;
+        }
+        Ok(())
+    }
+
+    fn write_part(
+        &mut self,
+        dir: String,
+        batch: &RecordBatch,
+        progress: &Arc<Progress>,
+    ) -> Result<(), SinkError> {
         if self
-            .current
-            .as_ref()
+            .open
+            .get(&dir)
             .is_some_and(|f| f.schema != batch.schema())
         {
-            self.close()?; // a new schema starts a new file
+            self.close(&dir)?; // a new schema starts a new file
         }
-        if self.current.is_none() {
-            self.current = Some(self.open(batch.schema())?);
+        if !self.open.contains_key(&dir) {
+            if self.open.len() >= self.cfg.max_open_files {
+                self.close_index(0)?; // the oldest
+            }
+            let file = self.create(&dir, batch.schema())?;
+            self.open.insert(dir.clone(), file);
         }
-        let Some(file) = self.current.as_mut() else {
+        let Some(file) = self.open.get_mut(&dir) else {
             return Err(SinkError::Io("no open file".into()));
         };
         file.writer
@@ -86,27 +96,44 @@ impl ParquetSink {
             .map_err(|e| SinkError::Io(format!("{}: {e}", file.tmp.display())))?;
         file.rows += batch.num_rows();
         file.acks.push(progress.hold());
-        if file.rows >= self.max_rows {
-            self.close()?;
+        let bytes = file.writer.bytes_written() + file.writer.in_progress_size();
+        if file.rows >= self.cfg.max_rows || bytes as u64 >= self.cfg.max_bytes {
+            self.close(&dir)?;
         }
         Ok(())
     }
 
-    /// Closes the open file if it is older than `max_age`.
+    /// Closes the open files older than `max_age`.
     pub fn tick(&mut self) -> Result<(), SinkError> {
-        if self
-            .current
-            .as_ref()
-            .is_some_and(|f| f.opened.elapsed() >= self.max_age)
+        // Oldest first: stop at the first young one.
+        while self
+            .open
+            .first()
+            .is_some_and(|(_, f)| f.opened.elapsed() >= self.cfg.max_age)
         {
-            self.close()?;
+            self.close_index(0)?;
         }
         Ok(())
     }
 
-    /// Closes the open file: footer, fsync, rename, fsync the folder, then the acks.
-    pub fn close(&mut self) -> Result<(), SinkError> {
-        let Some(f) = self.current.take() else {
+    /// Closes every open file.
+    pub fn close_all(&mut self) -> Result<(), SinkError> {
+        while !self.open.is_empty() {
+            self.close_index(0)?;
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, dir: &str) -> Result<(), SinkError> {
+        match self.open.get_index_of(dir) {
+            Some(i) => self.close_index(i),
+            None => Ok(()),
+        }
+    }
+
+    /// Closes one file: footer, fsync, rename, fsync the folder, then the acks.
+    fn close_index(&mut self, i: usize) -> Result<(), SinkError> {
+        let Some((_, f)) = self.open.shift_remove_index(i) else {
             return Ok(());
         };
         let io = |e: &dyn std::fmt::Display| SinkError::Io(format!("{}: {e}", f.tmp.display()));
@@ -114,7 +141,9 @@ impl ParquetSink {
         file.sync_all().map_err(|e| io(&e))?;
         drop(file);
         std::fs::rename(&f.tmp, &f.dest).map_err(|e| io(&e))?;
-        sync_dir(&self.dir).map_err(|e| io(&e))?;
+        if let Some(parent) = f.dest.parent() {
+            sync_dir(parent).map_err(|e| io(&e))?;
+        }
         self.files_written += 1;
         tracing::debug!(file = %f.dest.display(), rows = f.rows, "parquet file written");
         for ack in f.acks {
@@ -123,7 +152,13 @@ impl ParquetSink {
         Ok(())
     }
 
-    fn open(&mut self, schema: SchemaRef) -> Result<OpenFile, SinkError> {
+    fn create(&mut self, part: &str, schema: SchemaRef) -> Result<OpenFile, SinkError> {
+        let dir = self.dir.join(part);
+        if !part.is_empty() && !dir.is_dir() {
+            std::fs::create_dir_all(&dir)
+                .and_then(|()| sync_parents(&dir, &self.dir))
+                .map_err(|e| SinkError::Io(format!("{}: {e}", dir.display())))?;
+        }
         let ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis())
@@ -131,8 +166,8 @@ impl ParquetSink {
         self.seq += 1;
         // Unique across restarts and concurrent workers: time, process and sequence.
         let name = format!("part-{ms}-{}-{:04}.parquet", std::process::id(), self.seq);
-        let tmp = self.dir.join(format!(".{name}.tmp"));
-        let dest = self.dir.join(name);
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let dest = dir.join(name);
         let file =
             File::create(&tmp).map_err(|e| SinkError::Io(format!("{}: {e}", tmp.display())))?;
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(self.props.clone()))
@@ -149,6 +184,19 @@ impl ParquetSink {
     }
 }
 
+/// Makes new partition folders durable: syncs each folder from `dir`'s parent up to `root`.
+fn sync_parents(dir: &Path, root: &Path) -> std::io::Result<()> {
+    let mut d = dir.parent();
+    while let Some(p) = d {
+        sync_dir(p)?;
+        if p == root {
+            break;
+        }
+        d = p.parent();
+    }
+    Ok(())
+}
+
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
@@ -156,9 +204,11 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Compression;
     use crate::offsets::OffsetTracker;
     use arrow_array::{ArrayRef, Int64Array};
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use std::time::Duration;
 
     fn batch(from: i64, n: i64) -> RecordBatch {
         let a: ArrayRef = Arc::new(Int64Array::from_iter_values(from..from + n));
@@ -169,19 +219,115 @@ mod tests {
         ParquetSinkConfig {
             path: PathBuf::new(),
             max_rows,
+            max_bytes: 1 << 30,
             max_age: Duration::from_secs(3600),
             compression: Compression::Zstd,
+            partition_by: Vec::new(),
+            max_open_files: 64,
         }
     }
 
+    /// Every finished file below `dir`, and every leftover temporary one.
+    fn files(dir: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
+        let (mut done, mut tmp) = (Vec::new(), Vec::new());
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                let (d, t) = files(&p);
+                done.extend(d);
+                tmp.extend(t);
+            } else if p.extension().is_some_and(|e| e == "parquet") {
+                done.push(p);
+            } else {
+                tmp.push(p);
+            }
+        }
+        done.sort();
+        (done, tmp)
+    }
+
     fn finished(dir: &Path) -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        files(dir).0
+    }
+
+    fn read(file: &Path) -> Vec<RecordBatch> {
+        ParquetRecordBatchReaderBuilder::try_new(File::open(file).unwrap())
             .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+            .build()
+            .unwrap()
+            .map(|b| b.unwrap())
+            .collect()
+    }
+
+    fn keyed(n: i64) -> RecordBatch {
+        let id: ArrayRef = Arc::new(Int64Array::from_iter_values(0..n));
+        let k: ArrayRef = Arc::new(arrow_array::StringArray::from_iter_values(
+            (0..n).map(|i| ["a", "b", "c"][i as usize % 3]),
+        ));
+        RecordBatch::try_from_iter(vec![("id", id), ("k", k)]).unwrap()
+    }
+
+    #[test]
+    fn partition_folders_get_their_rows_and_the_key_column_stays_in_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = cfg(1000);
+        c.partition_by = vec!["k".into()];
+        let mut sink = ParquetSink::new(dir.path().to_path_buf(), &c).unwrap();
+        let mut tracker = OffsetTracker::default();
+        let p = tracker.begin([(("t".into(), 0), 8)].into());
+        sink.write(&keyed(9), &p).unwrap();
+        OffsetTracker::seal(&p);
+        sink.close_all().unwrap();
+        tracker.advance().unwrap();
+        assert_eq!(tracker.to_commit(), [(("t".into(), 0), 9)].into());
+        let (done, tmp) = files(dir.path());
+        assert!(tmp.is_empty(), "{tmp:?}");
+        let got: Vec<(String, Vec<i64>)> = done
+            .iter()
+            .map(|f| {
+                let folder = f.parent().unwrap().file_name().unwrap();
+                let b = &read(f)[0];
+                assert_eq!(b.num_columns(), 1, "k lives in the path");
+                let ids = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+                (folder.to_string_lossy().into(), ids.values().to_vec())
+            })
             .collect();
-        v.sort();
-        v
+        assert_eq!(
+            got,
+            [
+                ("k=a".to_string(), vec![0, 3, 6]),
+                ("k=b".to_string(), vec![1, 4, 7]),
+                ("k=c".to_string(), vec![2, 5, 8]),
+            ]
+        );
+    }
+
+    #[test]
+    fn files_roll_at_max_bytes_and_at_most_max_open_files_stay_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = cfg(usize::MAX);
+        c.max_bytes = 1; // every write closes its file
+        let mut sink = ParquetSink::new(dir.path().to_path_buf(), &c).unwrap();
+        let mut tracker = OffsetTracker::default();
+        let p = tracker.begin([(("t".into(), 0), 0)].into());
+        for i in 0..3 {
+            sink.write(&batch(i * 10, 10), &p).unwrap();
+        }
+        assert_eq!(finished(dir.path()).len(), 3);
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = cfg(usize::MAX);
+        c.partition_by = vec!["k".into()];
+        c.max_open_files = 2;
+        let mut sink = ParquetSink::new(dir.path().to_path_buf(), &c).unwrap();
+        sink.write(&keyed(3), &p).unwrap(); // a, b, c: opening c closes a
+        assert_eq!(sink.open.len(), 2);
+        let done = finished(dir.path());
+        assert_eq!(done.len(), 1);
+        assert!(done[0].parent().unwrap().ends_with("k=a"), "{done:?}");
+        sink.close_all().unwrap();
+        assert_eq!(finished(dir.path()).len(), 3);
+        OffsetTracker::seal(&p);
     }
 
     #[test]

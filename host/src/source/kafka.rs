@@ -1,13 +1,15 @@
 //! The Kafka source: a consumer-group member with auto-commit off. weir commits offsets itself,
 //! only behind the sinks (see [`crate::offsets`]).
 
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
-use rdkafka::TopicPartitionList;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::Record;
 use crate::config::KafkaSourceConfig;
@@ -21,11 +23,31 @@ pub enum SourceError {
     /// A commit failed.
     #[error("committing offsets: {0}")]
     Commit(KafkaError),
+    /// The committed offsets could not be read back, to seek to them.
+    #[error("reading committed offsets: {0}")]
+    Seek(KafkaError),
+}
+
+/// Counts partition assignments, so stages that cache per-partition state (the Delta sink's
+/// stored offsets) know to look again.
+#[derive(Default)]
+pub struct SourceContext {
+    assignments: AtomicU64,
+}
+
+impl ClientContext for SourceContext {}
+
+impl ConsumerContext for SourceContext {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(_) = rebalance {
+            self.assignments.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// A batching consumer.
 pub struct KafkaSource {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<SourceContext>,
     max_records: usize,
     max_wait: Duration,
 }
@@ -47,7 +69,9 @@ impl KafkaSource {
         for (k, v) in &cfg.settings {
             client.set(k, v);
         }
-        let consumer: BaseConsumer = client.create().map_err(SourceError::Setup)?;
+        let consumer: BaseConsumer<SourceContext> = client
+            .create_with_context(SourceContext::default())
+            .map_err(SourceError::Setup)?;
         let topics: Vec<&str> = cfg.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics).map_err(SourceError::Setup)?;
         Ok(KafkaSource {
@@ -88,6 +112,40 @@ impl KafkaSource {
             .iter()
             .map(|e| (e.topic().to_string(), e.partition()))
             .collect())
+    }
+
+    /// How many partition assignments this member has received.
+    pub fn assignments(&self) -> u64 {
+        self.consumer.context().assignments.load(Ordering::Relaxed)
+    }
+
+    /// Moves every partition this member holds back to `at` (next offset to read), or, for a
+    /// partition not in it, to the group's committed offset (the beginning if none).
+    pub fn rewind(
+        &self,
+        at: &BTreeMap<(std::sync::Arc<str>, i32), i64>,
+    ) -> Result<(), SourceError> {
+        let held = self.consumer.assignment().map_err(SourceError::Seek)?;
+        let committed = self
+            .consumer
+            .committed_offsets(held, Duration::from_secs(10))
+            .map_err(SourceError::Seek)?;
+        for e in committed.elements() {
+            let key = (std::sync::Arc::from(e.topic()), e.partition());
+            let to = match (at.get(&key), e.offset()) {
+                (Some(&o), _) => Offset::Offset(o),
+                (None, Offset::Offset(o)) => Offset::Offset(o),
+                (None, _) => Offset::Beginning,
+            };
+            if let Err(err) =
+                self.consumer
+                    .seek(e.topic(), e.partition(), to, Duration::from_secs(10))
+            {
+                // A partition not fetched yet starts from the committed offset anyway.
+                tracing::warn!(topic = e.topic(), partition = e.partition(), "seek: {err}");
+            }
+        }
+        Ok(())
     }
 
     /// Commits `offsets` (each the next offset to read).
