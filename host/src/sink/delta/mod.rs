@@ -317,19 +317,15 @@ impl DeltaSink {
 
     /// Drops every buffered row (they will be read again) and looks at the tables afresh.
     pub fn abandon(&mut self) {
-        let Ok(rt) = runtime() else { return };
-        // The writer aborts its uploads on the runtime when dropped.
-        let _guard = rt.enter();
+        // A dropped writer aborts its uploads on the runtime it finds.
+        let _guard = runtime().ok().map(|rt| rt.enter());
         for t in self.tables.values_mut() {
             let w = std::mem::take(&mut t.window);
-            if let Some(evolved) = w.evolved {
-                drop(evolved);
-                t.schema = None; // re-read with the table
-            }
             drop(w.writer);
             for ack in w.acks {
                 ack.fail("abandoned: the rows will be read again");
             }
+            // Re-read the table (and its schema, if this window had evolved it) before use.
             t.stale = true;
         }
     }
