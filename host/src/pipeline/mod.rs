@@ -666,9 +666,6 @@ fn skip_stored(
     if dropped == 0 {
         return Ok((typed, 0));
     }
-    let mask = arrow_array::BooleanArray::from(keep.clone());
-    let batch = arrow_select::filter::filter_record_batch(&typed.batch, &mask)
-        .map_err(|e| SinkError::Encode(e.to_string()))?;
     let kept = typed
         .records
         .iter()
@@ -676,6 +673,9 @@ fn skip_stored(
         .filter(|(_, k)| **k)
         .map(|(i, _)| *i)
         .collect();
+    let mask = arrow_array::BooleanArray::from(keep);
+    let batch = arrow_select::filter::filter_record_batch(&typed.batch, &mask)
+        .map_err(|e| SinkError::Encode(e.to_string()))?;
     tracing::debug!(type_name = %typed.type_name, dropped, "rows already in the Delta table skipped");
     Ok((
         TypedBatch {

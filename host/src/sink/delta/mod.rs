@@ -129,6 +129,14 @@ impl DeltaSink {
 
     /// The table for a message type, opened (not created) on first use.
     fn table(&mut self, type_name: &str) -> Result<&mut Table, SinkError> {
+        let uri = self.ready(type_name)?;
+        self.tables
+            .get_mut(&uri)
+            .ok_or_else(|| SinkError::Io(format!("delta table {uri}: not open")))
+    }
+
+    /// Opens the table of a message type on first use, re-reads it when stale; returns its key.
+    fn ready(&mut self, type_name: &str) -> Result<String, SinkError> {
         let uri = self.uri(type_name);
         if !self.tables.contains_key(&uri) {
             let t = open(&uri, &self.storage)?;
@@ -165,7 +173,7 @@ impl DeltaSink {
             t.schema = arrow_schema_of(t.table.as_ref(), &uri)?;
             t.stale = false;
         }
-        Ok(t)
+        Ok(uri)
     }
 
     /// The highest offset of `partition` the table of `type_name` already holds, if any.
@@ -175,10 +183,10 @@ impl DeltaSink {
         partition: &Partition,
     ) -> Result<Option<i64>, SinkError> {
         let t = self.table(type_name)?;
-        let app = txn_app_id(&t.app_id, partition);
         if let Some(v) = t.stored.get(partition) {
             return Ok(*v);
         }
+        let app = txn_app_id(&t.app_id, partition);
         let v = match &t.table {
             None => None,
             Some(table) => {
@@ -213,19 +221,21 @@ impl DeltaSink {
         progress: &Arc<Progress>,
     ) -> Result<(), SinkError> {
         let wanted = delta_schema(batch.schema_ref());
-        let partition_by = self.cfg.partition_by.clone();
-        let storage = self.storage.clone();
-        let props = self.props.clone();
-        let mismatch_policy = self.cfg.schema_mismatch;
-        let (min_bytes, max_rows, every) = (
-            self.cfg.min_bytes,
-            self.cfg.max_rows,
-            self.cfg.checkpoint_every,
-        );
-        let t = self.table(type_name)?;
+        let uri = self.ready(type_name)?;
+        let DeltaSink {
+            tables,
+            cfg,
+            storage,
+            props,
+            ..
+        } = self;
+        let mismatch_policy = cfg.schema_mismatch;
+        let t = tables
+            .get_mut(&uri)
+            .ok_or_else(|| delta_err(&uri, "not open"))?;
         if t.table.is_none() {
-            create(&t.uri, &storage, &wanted, &partition_by)?;
-            t.table = open(&t.uri, &storage)?;
+            create(&t.uri, storage, &wanted, &cfg.partition_by)?;
+            t.table = open(&t.uri, storage)?;
             t.schema = arrow_schema_of(t.table.as_ref(), &t.uri)?;
         }
         let Some(current) = t.schema.clone() else {
@@ -235,7 +245,7 @@ impl DeltaSink {
             Ok(None) => current,
             Ok(Some(merged)) => {
                 if t.window.rows > 0 {
-                    flush(t)?; // the old schema's rows first
+                    flush(t, cfg.checkpoint_every)?; // the old schema's rows first
                 }
                 let st: StructType = merged
                     .as_ref()
@@ -261,13 +271,13 @@ impl DeltaSink {
                 Some(_) => RecordBatchWriter::try_new(
                     t.url.as_str(),
                     Arc::clone(&target),
-                    Some(partition_by.clone()).filter(|p| !p.is_empty()),
+                    Some(cfg.partition_by.clone()).filter(|p| !p.is_empty()),
                     Some(storage.clone()),
                 ),
                 None => RecordBatchWriter::for_table(table),
             }
             .map_err(|e| delta_err(&t.uri, e))?;
-            w.writer = Some(writer.with_writer_properties(props));
+            w.writer = Some(writer.with_writer_properties(props.clone()));
         }
         let Some(writer) = w.writer.as_mut() else {
             return Err(delta_err(&t.uri, "no writer"));
@@ -281,23 +291,20 @@ impl DeltaSink {
         }
         w.acks.push(progress.hold());
         w.since.get_or_insert_with(Instant::now);
-        if writer.buffer_len() as u64 >= min_bytes || w.rows >= max_rows {
-            flush(t)?;
-            checkpoint_if_due(t, every)?;
+        if writer.buffer_len() as u64 >= cfg.min_bytes || w.rows >= cfg.max_rows {
+            flush(t, cfg.checkpoint_every)?;
         }
         Ok(())
     }
 
     /// Commits the windows older than `max_latency`.
     pub fn tick(&mut self) -> Result<(), SinkError> {
-        let every = self.cfg.checkpoint_every;
         for t in self.tables.values_mut() {
             if t.window
                 .since
                 .is_some_and(|s| s.elapsed() >= self.cfg.max_latency)
             {
-                flush(t)?;
-                checkpoint_if_due(t, every)?;
+                flush(t, self.cfg.checkpoint_every)?;
             }
         }
         Ok(())
@@ -305,11 +312,9 @@ impl DeltaSink {
 
     /// Commits every window.
     pub fn close_all(&mut self) -> Result<(), SinkError> {
-        let every = self.cfg.checkpoint_every;
         for t in self.tables.values_mut() {
             if t.window.rows > 0 {
-                flush(t)?;
-                checkpoint_if_due(t, every)?;
+                flush(t, self.cfg.checkpoint_every)?;
             }
         }
         Ok(())
@@ -435,8 +440,9 @@ fn create(
     }
 }
 
-/// Commits a table's window: the files, the `txn` versions and any new schema in one commit.
-fn flush(t: &mut Table) -> Result<(), SinkError> {
+/// Commits a table's window: the files, the `txn` versions and any new schema in one commit;
+/// then a checkpoint if the new version is a multiple of `checkpoint_every`.
+fn flush(t: &mut Table, checkpoint_every: u64) -> Result<(), SinkError> {
     let rt = runtime()?;
     let w = std::mem::take(&mut t.window);
     let Some(mut writer) = w.writer else {
@@ -510,7 +516,7 @@ fn flush(t: &mut Table) -> Result<(), SinkError> {
     for ack in w.acks {
         ack.done();
     }
-    Ok(())
+    checkpoint_if_due(t, checkpoint_every)
 }
 
 /// The `txn` application id of a partition: `{app_id}-{topic}-{partition}`.
