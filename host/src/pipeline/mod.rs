@@ -105,7 +105,6 @@ struct Stages {
     decode_failures: u64,
     unrouted: u64,
     dead_lettered: u64,
-    rewinds: u64,
 }
 
 /// Loads every plugin of the config and initializes it with its params, once per route, as a
@@ -253,7 +252,6 @@ impl Worker {
             decode_failures: 0,
             unrouted: 0,
             dead_lettered: 0,
-            rewinds: 0,
         };
         Ok(Worker {
             source: KafkaSource::new(&c.source.kafka, brokers).map_err(PipelineError::Source)?,
@@ -353,7 +351,6 @@ impl Worker {
                 d.abandon();
             }
         }
-        self.stages.rewinds += 1;
         self.source.rewind(&at).map_err(PipelineError::Source)
     }
 

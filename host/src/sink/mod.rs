@@ -19,6 +19,12 @@ use ::parquet::file::properties::WriterProperties;
 use crate::config::Compression;
 use crate::offsets::Progress;
 
+/// `a, b, c`: field names for messages.
+pub(crate) fn field_names(fields: &[arrow_schema::FieldRef]) -> String {
+    let names: Vec<&str> = fields.iter().map(|f| f.name().as_str()).collect();
+    names.join(", ")
+}
+
 /// Parquet writer settings of the file sinks: the codec (zstd at level 3 by default).
 pub(crate) fn writer_properties(c: Compression) -> Result<WriterProperties, SinkError> {
     let codec = match c {

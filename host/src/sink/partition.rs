@@ -33,7 +33,7 @@ pub fn split(batch: &RecordBatch, by: &[String]) -> Result<Vec<Part>, SinkError>
         let Some((i, field)) = schema.column_with_name(name) else {
             return Err(SinkError::Reject(format!(
                 "partition column `{name}` is not in the batch (columns: {})",
-                column_names(batch)
+                super::field_names(batch.schema_ref().fields())
             )));
         };
         if !partitionable(field.data_type()) {
@@ -94,16 +94,6 @@ pub fn split(batch: &RecordBatch, by: &[String]) -> Result<Vec<Part>, SinkError>
             })
         })
         .collect()
-}
-
-fn column_names(batch: &RecordBatch) -> String {
-    let names: Vec<&str> = batch
-        .schema_ref()
-        .fields()
-        .iter()
-        .map(|f| f.name().as_str())
-        .collect();
-    names.join(", ")
 }
 
 fn partitionable(t: &DataType) -> bool {

@@ -26,7 +26,7 @@ use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 
 pub mod maintenance;
 
-use super::{writer_properties, SinkError};
+use super::{field_names, writer_properties, SinkError};
 use crate::config::{DeltaSinkConfig, SchemaMismatch};
 use crate::offsets::{Ack, Partition, Progress};
 
@@ -251,7 +251,11 @@ impl DeltaSink {
                     .as_ref()
                     .try_into_kernel()
                     .map_err(|e| mismatch(mismatch_policy, format!("{}: {e}", t.uri)))?;
-                tracing::info!(table = %t.uri, "adding columns: {}", added(&current, &merged));
+                tracing::info!(
+                    table = %t.uri,
+                    "adding columns: {}",
+                    field_names(&merged.fields()[current.fields().len()..])
+                );
                 t.window.evolved = Some(st);
                 t.schema = Some(Arc::clone(&merged));
                 merged
@@ -616,14 +620,6 @@ fn evolve(current: &SchemaRef, wanted: &SchemaRef) -> Result<Option<SchemaRef>, 
         }
     }
     Ok(Some(Arc::new(Schema::new(fields))))
-}
-
-fn added(current: &SchemaRef, merged: &SchemaRef) -> String {
-    let names: Vec<&str> = merged.fields()[current.fields().len()..]
-        .iter()
-        .map(|f| f.name().as_str())
-        .collect();
-    names.join(", ")
 }
 
 /// The batch in the table's schema: columns by name, cast where the types differ (checked:
