@@ -164,17 +164,7 @@ errors:
     assert!(said.contains("ok 400 rows agree"), "{said}");
 
     let dead = cluster.read_topic("weir-dlq", poison.len());
-    assert_eq!(dead.len(), poison.len(), "{}", w.logs(1));
-    for (key, value, reason) in &poison {
-        let d = dead
-            .iter()
-            .find(|d| d.key.as_deref() == Some(*key))
-            .unwrap_or_else(|| panic!("no dead letter for {key}"));
-        assert_eq!(&d.value, value, "{key}: original bytes kept");
-        let error = &d.headers["weir.error"];
-        assert!(error.contains(reason), "{key}: {error}");
-        assert_eq!(d.headers["weir.stage"], "decode");
-    }
+    assert_decode_dead_letters(&dead, &poison, &w.logs(1));
     assert_eq!(w.committed_total(1), 404);
 }
 

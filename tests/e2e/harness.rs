@@ -268,6 +268,22 @@ pub fn parquet_column(dir: &Path, column: &str) -> BTreeMap<String, usize> {
     out
 }
 
+/// Each poison message (key, original bytes, a piece of the reason) is a dead letter from the
+/// decode stage with its original bytes and the reason; nothing else is.
+pub fn assert_decode_dead_letters(dead: &[Consumed], poison: &[(&str, Vec<u8>, &str)], logs: &str) {
+    assert_eq!(dead.len(), poison.len(), "{logs}");
+    for (key, value, reason) in poison {
+        let d = dead
+            .iter()
+            .find(|d| d.key.as_deref() == Some(*key))
+            .unwrap_or_else(|| panic!("no dead letter for {key}"));
+        assert_eq!(&d.value, value, "{key}: original bytes kept");
+        let error = &d.headers["weir.error"];
+        assert!(error.contains(reason), "{key}: {error}");
+        assert_eq!(d.headers["weir.stage"], "decode", "{key}");
+    }
+}
+
 /// Keys of consumed messages, as a multiset.
 pub fn keys(messages: &[Consumed]) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();

@@ -181,17 +181,5 @@ errors:
         assert_eq!(r["amount"].as_f64().unwrap(), k / 2.0);
     }
     let dead = cluster.read_topic("weir-dlq", poison.len());
-    assert_eq!(dead.len(), poison.len(), "{}", w.logs(1));
-    for (key, value, reason) in &poison {
-        let d = dead
-            .iter()
-            .find(|d| d.key.as_deref() == Some(*key))
-            .unwrap();
-        assert_eq!(&d.value, value);
-        assert!(
-            d.headers["weir.error"].contains(reason),
-            "{key}: {:?}",
-            d.headers["weir.error"]
-        );
-    }
+    assert_decode_dead_letters(&dead, &poison, &w.logs(1));
 }
