@@ -60,18 +60,60 @@ errors:
     )
 }
 
+/// [`delta_config`] for kafka-delta-ingest's shape: the `events` topic into one table.
+fn one_table_config(brokers: &str, table: &Path, extra: &str) -> String {
+    let lake = table.parent().unwrap();
+    delta_config(brokers, lake, extra)
+        .replace("topics: [events, clicks]", "topics: [events]")
+        .replace(
+            &format!("{}/{{type}}", lake.display()),
+            &table.display().to_string(),
+        )
+}
+
+/// The web-request events of [`events`], without the clicks.
+fn events_only(n: usize) -> Vec<(String, String, Vec<u8>)> {
+    events(0, n, false)
+        .into_iter()
+        .filter(|m| m.0 == "events")
+        .collect()
+}
+
+/// Runs `weir delta ARGS`, which must succeed; returns its JSON report.
+fn weir_delta(args: &[&str]) -> serde_json::Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("delta")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "weir delta {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// What the Python `deltalake` reader sees in a table.
 fn read_table(table: &Path, txn: &[String]) -> serde_json::Value {
-    let mut args = vec![table.display().to_string(), "--key".into(), "id".into()];
+    read_table_at(&table.display().to_string(), txn, &[])
+}
+
+/// [`read_table`] for any table URI, with object-store options (`KEY=VALUE`).
+fn read_table_at(uri: &str, txn: &[String], storage: &[String]) -> serde_json::Value {
+    let mut args = vec![uri.to_string(), "--key".into(), "id".into()];
     for t in txn {
         args.push("--txn".into());
         args.push(t.clone());
     }
+    for kv in storage {
+        args.push("--storage".into());
+        args.push(kv.clone());
+    }
     let out = python_script("delta_check.py", &args);
     assert!(
         out.status.success(),
-        "delta_check.py {}: {}\n{}",
-        table.display(),
+        "delta_check.py {uri}: {}\n{}",
         String::from_utf8_lossy(&out.stderr),
         String::from_utf8_lossy(&out.stdout[..out.stdout.len().min(400)])
     );
@@ -96,31 +138,42 @@ fn keys_of(messages: &[(String, String, Vec<u8>)], topic: &str) -> BTreeSet<Stri
 }
 
 fn assert_exactly_once(table: &Path, expected: &BTreeSet<String>, logs: &str) -> serde_json::Value {
-    let v = read_table(table, &[]);
+    assert_keys_once(
+        read_table(table, &[]),
+        &table.display().to_string(),
+        expected,
+        logs,
+    )
+}
+
+/// Every expected key is in the table read back exactly once, and no other key.
+fn assert_keys_once(
+    v: serde_json::Value,
+    table: &str,
+    expected: &BTreeSet<String>,
+    logs: &str,
+) -> serde_json::Value {
     let got = counts(&v);
     let dup: Vec<_> = got.iter().filter(|(_, n)| **n > 1).take(5).collect();
-    assert!(
-        dup.is_empty(),
-        "{}: duplicated {dup:?}\n{logs}",
-        table.display()
-    );
+    assert!(dup.is_empty(), "{table}: duplicated {dup:?}\n{logs}");
     let lost: Vec<_> = expected
         .iter()
         .filter(|k| !got.contains_key(*k))
         .take(5)
         .collect();
-    assert!(
-        lost.is_empty(),
-        "{}: lost {lost:?}\n{logs}",
-        table.display()
-    );
-    assert_eq!(
-        got.len(),
-        expected.len(),
-        "{}: unexpected keys",
-        table.display()
-    );
+    assert!(lost.is_empty(), "{table}: lost {lost:?}\n{logs}");
+    assert_eq!(got.len(), expected.len(), "{table}: unexpected keys");
     v
+}
+
+/// The operations of a table's history, oldest first.
+fn operations(v: &serde_json::Value) -> Vec<&str> {
+    v["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o.as_str().unwrap())
+        .collect()
 }
 
 /// The number of commits in a table's log.
@@ -210,6 +263,52 @@ fn delta_tables_hold_every_message_exactly_once_across_kills() {
     );
 }
 
+/// One route into one table (kafka-delta-ingest's shape): a restart starts each partition after
+/// the offset its `txn` stores, not from the group's (older) committed offset.
+#[test]
+fn one_table_resumes_where_its_offsets_say() {
+    let cluster = Cluster::new(&["events", "weir-dlq"]);
+    let work = Workdir::new();
+    let table = work.path().join("lake/events");
+    let input = events_only(4000);
+    let producer = cluster.produce_paced(input.clone(), 50, Duration::from_millis(200));
+    let config = |extra: &str| {
+        one_table_config(
+            &cluster.brokers(),
+            &table,
+            &format!("    commit_interval: 1h\n{extra}"),
+        )
+    };
+    let cfg = work.write_config(&config(""));
+    let mut child = work.spawn(&cfg, 1);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while versions(&table) < 3 {
+        assert!(Instant::now() < deadline, "no commits\n{}", work.logs(1));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap(); // the group has committed nothing: only the table knows
+    child.wait().unwrap();
+    producer.join().unwrap();
+    let cfg = work.write_config(&config("    until_idle: 3s\n"));
+    let mut child = work.spawn(&cfg, 2);
+    assert!(
+        work.wait(&mut child, 2, Duration::from_secs(120)).success(),
+        "{}",
+        work.logs(2)
+    );
+    let logs = work.logs(2);
+    assert!(
+        logs.contains("resuming after what the sink has stored"),
+        "{logs}"
+    );
+    let s = work.summary(2);
+    assert_eq!(
+        s["routes"][0]["already_written"], 0,
+        "nothing the table held was read again: {s}"
+    );
+    assert_exactly_once(&table, &keys_of(&input, "events"), &logs);
+}
+
 #[test]
 fn racing_workers_create_one_table_and_new_columns_are_added() {
     let cluster = Cluster::new(&["events", "clicks", "weir-dlq"]);
@@ -238,12 +337,7 @@ fn racing_workers_create_one_table_and_new_columns_are_added() {
     let logs = format!("{}\n{}", work.logs(1), work.logs(2));
     for topic in ["events", "clicks"] {
         let v = assert_exactly_once(&lake.join(topic), &keys_of(&first, topic), &logs);
-        let ops: Vec<&str> = v["operations"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|o| o.as_str().unwrap())
-            .collect();
+        let ops = operations(&v);
         assert_eq!(ops[0], "CREATE TABLE", "{v}");
         assert!(
             ops[1..].iter().all(|o| *o == "STREAMING UPDATE"),
@@ -275,4 +369,254 @@ fn racing_workers_create_one_table_and_new_columns_are_added() {
         v["schema"].as_str().unwrap().contains("referrer: string"),
         "{v}"
     );
+}
+
+/// moto's S3 server on 127.0.0.1 (tests/python/s3_server.py), stopped when dropped.
+struct S3Server {
+    child: std::process::Child,
+    endpoint: String,
+}
+
+impl S3Server {
+    fn start(bucket: &str) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(python())
+            .arg(python_script_path("s3_server.py"))
+            .arg(bucket)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start tests/python/s3_server.py (tests/run.sh installs moto)");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("s3_server.py said {line:?}: {e}"));
+        S3Server {
+            child,
+            endpoint: v["endpoint"].as_str().unwrap().to_string(),
+        }
+    }
+
+    /// The object-store options for it, as `KEY=VALUE` (weir and Python deltalake alike).
+    fn options(&self) -> Vec<String> {
+        [
+            ("AWS_ENDPOINT_URL", self.endpoint.as_str()),
+            ("AWS_ALLOW_HTTP", "true"),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", "us-east-1"),
+        ]
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect()
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn delta_on_s3_without_a_lock() {
+    let s3 = S3Server::start("weir-lake");
+    let cluster = Cluster::new(&["events", "clicks", "weir-dlq"]);
+    let work = Workdir::new();
+    let input = events(0, 3000, false);
+    cluster.produce(&input);
+    let options: String = s3
+        .options()
+        .iter()
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap();
+            format!("{k}: \"{v}\", ")
+        })
+        .collect();
+    // Two members of one group write the same tables at once: the table's creation and every
+    // commit are settled by S3's conditional put (If-None-Match), with no lock service.
+    let cfg = delta_config(
+        &cluster.brokers(),
+        Path::new("s3://weir-lake/lake"),
+        "    until_idle: 3s\n",
+    )
+    .replace(
+        "partition_by: [] }",
+        &format!("partition_by: [], storage_options: {{ {options}}} }}"),
+    );
+    let cfg = work.write_config(&cfg);
+    let mut a = work.spawn(&cfg, 1);
+    let mut b = work.spawn(&cfg, 2);
+    for (child, run) in [(&mut a, 1), (&mut b, 2)] {
+        assert!(
+            work.wait(child, run, Duration::from_secs(120)).success(),
+            "{}",
+            work.logs(run)
+        );
+    }
+    let logs = format!("{}\n{}", work.logs(1), work.logs(2));
+    for topic in ["events", "clicks"] {
+        let uri = format!("s3://weir-lake/lake/{topic}");
+        let v = read_table_at(&uri, &[], &s3.options());
+        let v = assert_keys_once(v, &uri, &keys_of(&input, topic), &logs);
+        let ops = operations(&v);
+        assert_eq!(ops[0], "CREATE TABLE", "{v}");
+        assert!(ops[1..].iter().all(|o| *o == "STREAMING UPDATE"), "{ops:?}");
+    }
+    // The maintenance commands work on S3 as well.
+    let storage: Vec<String> = s3
+        .options()
+        .into_iter()
+        .flat_map(|kv| ["--storage".to_string(), kv])
+        .collect();
+    let mut args = vec!["optimize", "s3://weir-lake/lake/events"];
+    args.extend(storage.iter().map(String::as_str));
+    weir_delta(&args);
+    let v = read_table_at("s3://weir-lake/lake/events", &[], &s3.options());
+    assert_keys_once(
+        v.clone(),
+        "optimized events",
+        &keys_of(&input, "events"),
+        "",
+    );
+    assert_eq!(operations(&v).last(), Some(&"OPTIMIZE"), "{v}");
+}
+
+/// kafka-delta-ingest's promise against a real Kafka-protocol broker (Tansu): a worker killed
+/// (SIGKILL, no flush, no commit) many times at arbitrary points leaves every message in its
+/// table exactly once, and every undecodable one in the dead-letter topic.
+#[test]
+fn exactly_once_across_many_kills_on_tansu() {
+    let cluster = Cluster::tansu(&["events", "weir-dlq"]);
+    let work = Workdir::new();
+    let table = work.path().join("lake/events");
+    let good = events_only(12000);
+    let mut input = Vec::new();
+    for (i, m) in good.iter().enumerate() {
+        input.push(m.clone());
+        if i % 700 == 350 {
+            input.push(("events".into(), format!("bad-{i}"), b"{\"id\": ".to_vec()));
+        }
+    }
+    // Produced over about a minute, so that the kills land mid-stream.
+    let producer = cluster.produce_paced(input.clone(), 30, Duration::from_millis(200));
+    let config = |extra: &str| {
+        one_table_config(
+            &cluster.brokers(),
+            &table,
+            &format!("    commit_interval: 2s\n{extra}"),
+        )
+        .replace("max_records: 1000", "max_records: 300")
+    };
+    let cfg = work.write_config(&config(""));
+    let mut kills = 0;
+    let mut seed = 0x9e37_79b9_u64;
+    while !producer.is_finished() && kills < 10 {
+        kills += 1;
+        let run = kills;
+        let before = versions(&table);
+        let mut child = work.spawn(&cfg, run);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while versions(&table) <= before {
+            assert!(Instant::now() < deadline, "no commit\n{}", work.logs(run));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Somewhere in the next commits: mid-window, mid-upload, mid-commit.
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        std::thread::sleep(Duration::from_millis(seed >> 33 & 511));
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    producer.join().unwrap();
+    assert!(kills >= 4, "only {kills} kills before the input ended");
+    let last = kills + 1;
+    let cfg = work.write_config(&config("    until_idle: 3s\n"));
+    let mut child = work.spawn(&cfg, last);
+    assert!(
+        work.wait(&mut child, last, Duration::from_secs(180))
+            .success(),
+        "{}",
+        work.logs(last)
+    );
+    let logs = work.logs(last);
+    let s = work.summary(last);
+    assert_eq!(
+        s["routes"][0]["already_written"], 0,
+        "each partition resumed after its stored offset: {s}"
+    );
+    assert_exactly_once(&table, &keys_of(&good, "events"), &logs);
+    let poison: BTreeSet<String> = input
+        .iter()
+        .filter(|m| m.1.starts_with("bad-"))
+        .map(|m| m.1.clone())
+        .collect();
+    let dead: BTreeSet<String> = cluster
+        .read_topic("weir-dlq", poison.len())
+        .into_iter()
+        .filter_map(|m| m.key)
+        .collect();
+    assert_eq!(dead, poison, "every undecodable message dead-lettered");
+    eprintln!(
+        "tansu: {} messages, {kills} kills: lost 0, duplicated 0, {} dead letters",
+        input.len(),
+        poison.len()
+    );
+}
+
+/// `weir delta optimize` compacts a table while a worker appends to it; `weir delta vacuum` then
+/// deletes the replaced files. The table reads the same throughout.
+#[test]
+fn optimize_and_vacuum_beside_a_live_writer() {
+    let cluster = Cluster::new(&["events", "weir-dlq"]);
+    let work = Workdir::new();
+    let table = work.path().join("lake/events");
+    let input = events_only(8000);
+    let producer = cluster.produce_paced(input.clone(), 60, Duration::from_millis(100));
+    let cfg = one_table_config(&cluster.brokers(), &table, "    until_idle: 3s\n");
+    let cfg = work.write_config(&cfg);
+    let mut child = work.spawn(&cfg, 1);
+    let path = table.display().to_string();
+    let mut compacted = 0;
+    for round in 1..=2 {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while versions(&table) < 6 * round {
+            assert!(Instant::now() < deadline, "no commits\n{}", work.logs(1));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let report = weir_delta(&["optimize", &path]);
+        compacted += report["files_removed"].as_u64().unwrap();
+    }
+    assert!(compacted > 2, "optimize compacted small files: {compacted}");
+    producer.join().unwrap();
+    assert!(
+        work.wait(&mut child, 1, Duration::from_secs(120)).success(),
+        "{}",
+        work.logs(1)
+    );
+    let expected = keys_of(&input, "events");
+    let v = assert_exactly_once(&table, &expected, &work.logs(1));
+    let ops = operations(&v);
+    assert_eq!(
+        ops.iter().filter(|o| **o == "OPTIMIZE").count(),
+        2,
+        "{ops:?}"
+    );
+    assert_eq!(
+        ops.last(),
+        Some(&"STREAMING UPDATE"),
+        "the writer went on: {ops:?}"
+    );
+
+    let vacuumed = weir_delta(&["vacuum", &path, "--retention", "0s", "--force"]);
+    let deleted = vacuumed["files"].as_array().unwrap().len() as u64;
+    assert_eq!(
+        deleted, compacted,
+        "the files optimize replaced: {vacuumed}"
+    );
+    assert_exactly_once(&table, &expected, "after vacuum");
 }

@@ -1,5 +1,5 @@
-//! Test harness: a mock Kafka cluster in the test process (it listens on real TCP ports), `weir`
-//! as a child process, and readers for what it wrote.
+//! Test harness: a mock Kafka cluster in the test process (it listens on real TCP ports) or a
+//! Tansu broker, `weir` as a child process, and readers for what it wrote.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -18,21 +18,30 @@ use weir::source::embedded::Embedded;
 
 pub const PARTITIONS: i32 = 3;
 
-/// A mock cluster with topics created.
-pub struct Cluster {
-    embedded: Embedded,
+/// A Kafka cluster with topics created: librdkafka's mock cluster in the test process, or a
+/// Tansu broker (a real Kafka-protocol server) as a child process.
+pub enum Cluster {
+    Mock(Embedded),
+    Tansu(Tansu),
 }
 
 impl Cluster {
     pub fn new(topics: &[&str]) -> Self {
         let topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
-        Cluster {
-            embedded: Embedded::start(&topics, PARTITIONS).expect("mock cluster"),
-        }
+        Cluster::Mock(Embedded::start(&topics, PARTITIONS).expect("mock cluster"))
+    }
+
+    /// A Tansu broker on 127.0.0.1 with SQLite storage (its `memory://` storage loses messages
+    /// when a consumer resumes mid-batch, which these tests do).
+    pub fn tansu(topics: &[&str]) -> Self {
+        Cluster::Tansu(Tansu::start(topics))
     }
 
     pub fn brokers(&self) -> String {
-        self.embedded.bootstrap_servers()
+        match self {
+            Cluster::Mock(e) => e.bootstrap_servers(),
+            Cluster::Tansu(t) => t.address.clone(),
+        }
     }
 
     pub fn producer(&self) -> ThreadedProducer<DefaultProducerContext> {
@@ -127,6 +136,93 @@ impl Cluster {
     }
 }
 
+/// A Tansu broker (tests/tansu.sh installs it; `WEIR_TANSU` names the binary), in a folder of
+/// its own (it reads a `.env` file where it starts), stopped when dropped.
+pub struct Tansu {
+    child: Child,
+    address: String,
+    dir: tempfile::TempDir,
+}
+
+impl Tansu {
+    fn binary() -> PathBuf {
+        let path = std::env::var("WEIR_TANSU")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| {
+                let home = std::env::var("HOME").unwrap_or_default();
+                Path::new(&home).join(".cache/weir/tansu-0.6.0/bin/tansu")
+            });
+        assert!(
+            path.exists(),
+            "{}: no Tansu broker; tests/run.sh installs it (tests/tansu.sh)",
+            path.display()
+        );
+        path
+    }
+
+    fn start(topics: &[&str]) -> Self {
+        let bin = Self::binary();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let log = File::create(dir.path().join("tansu.log")).expect("log file");
+        let child = Command::new(&bin)
+            .arg("broker")
+            .args(["--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", "sqlite://tansu.db"]) // in its folder
+            .current_dir(dir.path())
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .spawn()
+            .expect("start tansu");
+        let mut t = Tansu {
+            child,
+            address: format!("127.0.0.1:{port}"),
+            dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(&t.address).is_err() {
+            let exited = t.child.try_wait().expect("wait").is_some();
+            assert!(
+                !exited && Instant::now() < deadline,
+                "tansu did not listen\n{}",
+                t.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for topic in topics {
+            let out = Command::new(&bin)
+                .args(["topic", "create", "--broker", &url, "--partitions"])
+                .arg(PARTITIONS.to_string())
+                .arg(topic)
+                .current_dir(t.dir.path())
+                .output()
+                .expect("tansu topic create");
+            assert!(
+                out.status.success(),
+                "creating {topic}: {}\n{}",
+                String::from_utf8_lossy(&out.stderr),
+                t.log()
+            );
+        }
+        t
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("tansu.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub fn send(p: &ThreadedProducer<DefaultProducerContext>, topic: &str, key: &str, value: &[u8]) {
     let mut record = BaseRecord::to(topic).key(key).payload(value);
     loop {
@@ -181,7 +277,9 @@ impl Workdir {
             .arg(self.path().join(format!("run{run}.json")))
             .env(
                 "WEIR_LOG",
-                "info,librdkafka=warn,buoyant_kernel=warn,deltalake_core=warn",
+                std::env::var("WEIR_TEST_LOG").unwrap_or(
+                    "info,librdkafka=warn,buoyant_kernel=warn,deltalake_core=warn".into(),
+                ),
             )
             .stdin(Stdio::null())
             .stdout(out)
@@ -336,22 +434,34 @@ errors:
 
 pub const TOPICS: [&str; 5] = ["orders", "payments", "misc", "payments-clean", "weir-dlq"];
 
-/// Runs `tests/python/SCRIPT` with the test venv's Python (tests/run.sh installs pyarrow and
-/// fastavro there; `WEIR_PYTHON` overrides it).
-pub fn python_script(script: &str, args: &[String]) -> std::process::Output {
-    let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
-    let venv = root.join("tests/.venv/bin/python");
-    let python = std::env::var("WEIR_PYTHON")
+/// The test venv's Python (tests/run.sh installs pyarrow, fastavro, deltalake and moto there;
+/// `WEIR_PYTHON` overrides it).
+pub fn python() -> PathBuf {
+    let venv = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/.venv/bin/python"
+    ));
+    std::env::var("WEIR_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|_| {
             if venv.exists() {
-                venv
+                venv.to_path_buf()
             } else {
                 "python3".into()
             }
-        });
+        })
+}
+
+/// The path of `tests/python/SCRIPT`.
+pub fn python_script_path(script: &str) -> PathBuf {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/python")).join(script)
+}
+
+/// Runs `tests/python/SCRIPT` with [`python`].
+pub fn python_script(script: &str, args: &[String]) -> std::process::Output {
+    let python = python();
     Command::new(&python)
-        .arg(root.join("tests/python").join(script))
+        .arg(python_script_path(script))
         .args(args)
         .output()
         .unwrap_or_else(|e| {

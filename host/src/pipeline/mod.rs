@@ -199,7 +199,7 @@ impl Worker {
                     })?;
                     Sink::Parquet(Box::new(sink))
                 }
-                (SinkConfig::Delta(d), _) => {
+                (SinkConfig::Delta(d), prod) => {
                     let uri = if d.uri.contains("://") {
                         d.uri.clone()
                     } else {
@@ -207,13 +207,16 @@ impl Worker {
                             .to_string_lossy()
                             .into_owned()
                     };
-                    let sink =
+                    let mut sink =
                         DeltaSink::new(uri, d, &c.source.kafka.group_id).map_err(|cause| {
                             PipelineError::Sink {
                                 route: name.clone(),
                                 cause,
                             }
                         })?;
+                    if let Some(p) = prod {
+                        sink.settle_before_commit(Arc::clone(p));
+                    }
                     Sink::Delta(Box::new(sink))
                 }
                 (SinkConfig::Kafka(k), Some(prod)) => {
@@ -236,6 +239,16 @@ impl Worker {
                 stats: RouteStats::new(name),
             });
         }
+        // One route into one Delta table: its stored offsets say where every partition resumes.
+        // (With more routes or a table per type, a table's versions say nothing of the rows
+        // that went elsewhere: the tables skip what they hold instead.)
+        let resume = match routes.as_slice() {
+            [only] => match &only.sink {
+                Sink::Delta(d) => d.resume(),
+                _ => None,
+            },
+            _ => None,
+        };
         let dead_letter = match (&c.errors.dead_letter, &producer) {
             (Some(d), Some(p)) => Some(DeadLetter::new(Arc::clone(p), d.kafka.topic.clone())),
             _ => None,
@@ -254,7 +267,8 @@ impl Worker {
             dead_lettered: 0,
         };
         Ok(Worker {
-            source: KafkaSource::new(&c.source.kafka, brokers).map_err(PipelineError::Source)?,
+            source: KafkaSource::new(&c.source.kafka, brokers, resume)
+                .map_err(PipelineError::Source)?,
             stages,
             producer,
             commit_interval: c.source.kafka.commit_interval,

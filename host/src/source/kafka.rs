@@ -3,16 +3,19 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::Record;
 use crate::config::KafkaSourceConfig;
+use crate::offsets::Partition;
 
 /// Source errors.
 #[derive(Debug, thiserror::Error)]
@@ -28,20 +31,107 @@ pub enum SourceError {
     Seek(KafkaError),
 }
 
-/// Counts partition assignments, so stages that cache per-partition state (the Delta sink's
-/// stored offsets) know to look again.
+/// Where a sink that stores offsets with its data says each partition resumes (the next offset
+/// to read), `None` where it knows nothing; asked on every assignment.
+pub type Resume = Box<dyn Fn(&[Partition]) -> Result<Vec<Option<i64>>, String> + Send + Sync>;
+
+/// Places newly assigned partitions where [`Resume`] says, and counts assignments, so stages
+/// that cache per-partition state (the Delta sink's stored offsets) know to look again.
 #[derive(Default)]
 pub struct SourceContext {
     assignments: AtomicU64,
+    resume: Option<Resume>,
 }
 
 impl ClientContext for SourceContext {}
 
 impl ConsumerContext for SourceContext {
-    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(_) = rebalance {
-            self.assignments.fetch_add(1, Ordering::Relaxed);
+    // The default handler with one addition: assigned partitions start where the sink's own
+    // record says, when that is past the group's committed offset.
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        let result = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                if let Some(resume) = &self.resume {
+                    place(consumer, tpl, resume);
+                }
+                self.assignments.fetch_add(1, Ordering::Relaxed);
+                if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS if cooperative => {
+                consumer.incremental_unassign(tpl)
+            }
+            other => {
+                if other != RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS {
+                    tracing::error!("kafka rebalance: {:?}", other);
+                }
+                consumer.unassign()
+            }
+        };
+        if let Err(e) = result {
+            tracing::error!("kafka rebalance: {e}");
         }
+    }
+}
+
+/// Sets the start offset of each partition in `tpl` that `resume` places past the group's
+/// committed offset. If either cannot be read, the partitions start from the committed offsets
+/// (the Delta sink still skips what its table holds: slower, never wrong).
+fn place(consumer: &BaseConsumer<SourceContext>, tpl: &mut TopicPartitionList, resume: &Resume) {
+    let parts: Vec<Partition> = tpl
+        .elements()
+        .iter()
+        .map(|e| (Arc::from(e.topic()), e.partition()))
+        .collect();
+    let at = match resume(&parts) {
+        Ok(at) => at,
+        Err(e) => {
+            tracing::warn!("reading the sink's stored offsets: {e}; starting from the group's");
+            return;
+        }
+    };
+    let committed = match consumer.committed_offsets(tpl.clone(), Duration::from_secs(10)) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!("reading the group's offsets: {e}; starting from them");
+            return;
+        }
+    };
+    for ((topic, partition), at) in parts.iter().zip(at) {
+        let Some(at) = at else { continue };
+        let group = match committed
+            .find_partition(topic, *partition)
+            .map(|e| e.offset())
+        {
+            Some(Offset::Offset(o)) => Some(o),
+            _ => None,
+        };
+        if group.is_some_and(|g| g >= at) {
+            continue;
+        }
+        if let Err(e) = tpl.set_partition_offset(topic, *partition, Offset::Offset(at)) {
+            tracing::warn!(%topic, partition, "placing the partition: {e}");
+            continue;
+        }
+        tracing::info!(
+            %topic,
+            partition,
+            offset = at,
+            group = group.unwrap_or(-1),
+            "resuming after what the sink has stored"
+        );
     }
 }
 
@@ -54,8 +144,13 @@ pub struct KafkaSource {
 
 impl KafkaSource {
     /// Creates the consumer and subscribes to the configured topics. `brokers` is the resolved
-    /// bootstrap list (the embedded cluster's, for `embedded`).
-    pub fn new(cfg: &KafkaSourceConfig, brokers: &str) -> Result<Self, SourceError> {
+    /// bootstrap list (the embedded cluster's, for `embedded`); `resume` places assigned
+    /// partitions past what a sink has stored.
+    pub fn new(
+        cfg: &KafkaSourceConfig,
+        brokers: &str,
+        resume: Option<Resume>,
+    ) -> Result<Self, SourceError> {
         let mut client = ClientConfig::new();
         client
             .set("bootstrap.servers", brokers)
@@ -70,7 +165,10 @@ impl KafkaSource {
             client.set(k, v);
         }
         let consumer: BaseConsumer<SourceContext> = client
-            .create_with_context(SourceContext::default())
+            .create_with_context(SourceContext {
+                assignments: AtomicU64::new(0),
+                resume,
+            })
             .map_err(SourceError::Setup)?;
         let topics: Vec<&str> = cfg.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics).map_err(SourceError::Setup)?;

@@ -6,6 +6,12 @@
 //! consumer group's committed offset, which never runs ahead of the tables) duplicates nothing.
 //! If another writer commits a `txn` for a partition this worker holds, the commit fails with
 //! [`SinkError::Conflict`]: the buffered rows are dropped and the worker reads them again.
+//!
+//! When a route writes every message into one table (no `{type}` in its URI, the only route),
+//! the stored versions also place the consumer: [`DeltaSink::resume`] gives the source the offset
+//! each newly assigned partition resumes at, so nothing the table holds is read again. Dead letters
+//! are settled (the producer flushed) before each commit, so everything at or below a stored
+//! version is done somewhere.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
@@ -25,10 +31,13 @@ use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 
 pub mod maintenance;
+mod s3;
 
+use super::producer::{self, AckProducer};
 use super::{field_names, writer_properties, SinkError};
 use crate::config::{DeltaSinkConfig, SchemaMismatch};
 use crate::offsets::{Ack, Partition, Progress};
+use crate::source::kafka::Resume;
 
 /// The async runtime the delta-rs calls are driven on, from the pipeline's thread.
 fn runtime() -> Result<&'static tokio::runtime::Runtime, SinkError> {
@@ -90,6 +99,8 @@ pub struct DeltaSink {
     props: WriterProperties,
     tables: HashMap<String, Table>,
     uri_of: HashMap<String, String>,
+    /// Delivered before each commit: the dead letters of the rows a commit covers.
+    settle: Option<Arc<AckProducer>>,
 }
 
 impl DeltaSink {
@@ -105,7 +116,29 @@ impl DeltaSink {
             cfg: cfg.clone(),
             tables: HashMap::new(),
             uri_of: HashMap::new(),
+            settle: None,
         })
+    }
+
+    /// Flushes `producer` (the dead-letter route) before each commit.
+    pub fn settle_before_commit(&mut self, producer: Arc<AckProducer>) {
+        self.settle = Some(producer);
+    }
+
+    /// Where each partition resumes, read from the table's stored versions, when the sink
+    /// writes one table (no `{type}` in its URI): see [`resume_offsets`].
+    pub fn resume(&self) -> Option<Resume> {
+        if self.template.contains("{type}") {
+            return None;
+        }
+        let (uri, storage, app_id) = (
+            self.template.clone(),
+            self.storage.clone(),
+            self.app_id.clone(),
+        );
+        Some(Box::new(move |partitions: &[Partition]| {
+            resume_offsets(&uri, &storage, &app_id, partitions).map_err(|e| e.to_string())
+        }))
     }
 
     fn uri(&mut self, type_name: &str) -> String {
@@ -227,8 +260,10 @@ impl DeltaSink {
             cfg,
             storage,
             props,
+            settle,
             ..
         } = self;
+        let settle = settle.as_deref();
         let mismatch_policy = cfg.schema_mismatch;
         let t = tables
             .get_mut(&uri)
@@ -245,7 +280,7 @@ impl DeltaSink {
             Ok(None) => current,
             Ok(Some(merged)) => {
                 if t.window.rows > 0 {
-                    flush(t, cfg.checkpoint_every)?; // the old schema's rows first
+                    flush(t, cfg.checkpoint_every, settle)?; // the old schema's rows first
                 }
                 let st: StructType = merged
                     .as_ref()
@@ -296,7 +331,7 @@ impl DeltaSink {
         w.acks.push(progress.hold());
         w.since.get_or_insert_with(Instant::now);
         if writer.buffer_len() as u64 >= cfg.min_bytes || w.rows >= cfg.max_rows {
-            flush(t, cfg.checkpoint_every)?;
+            flush(t, cfg.checkpoint_every, settle)?;
         }
         Ok(())
     }
@@ -308,7 +343,7 @@ impl DeltaSink {
                 .since
                 .is_some_and(|s| s.elapsed() >= self.cfg.max_latency)
             {
-                flush(t, self.cfg.checkpoint_every)?;
+                flush(t, self.cfg.checkpoint_every, self.settle.as_deref())?;
             }
         }
         Ok(())
@@ -318,7 +353,7 @@ impl DeltaSink {
     pub fn close_all(&mut self) -> Result<(), SinkError> {
         for t in self.tables.values_mut() {
             if t.window.rows > 0 {
-                flush(t, self.cfg.checkpoint_every)?;
+                flush(t, self.cfg.checkpoint_every, self.settle.as_deref())?;
             }
         }
         Ok(())
@@ -347,8 +382,11 @@ fn mismatch(policy: SchemaMismatch, why: String) -> SinkError {
     }
 }
 
+/// The URL of a table: `s3://` handlers are registered on first use, a local path is created
+/// and made absolute.
 fn storage_url(uri: &str) -> Result<url::Url, SinkError> {
     if uri.contains("://") {
+        s3::register();
         url::Url::parse(uri).map_err(|e| delta_err(uri, e))
     } else {
         std::fs::create_dir_all(uri).map_err(|e| delta_err(uri, e))?;
@@ -361,6 +399,12 @@ fn storage_url(uri: &str) -> Result<url::Url, SinkError> {
 /// Opens the table at `uri`; `None` if there is none yet.
 fn open(uri: &str, storage: &HashMap<String, String>) -> Result<Option<DeltaTable>, SinkError> {
     let url = storage_url(uri)?;
+    // A local folder without a log is no table; asking delta-rs would log an error for it.
+    if let Ok(dir) = url.to_file_path() {
+        if !dir.join("_delta_log").is_dir() {
+            return Ok(None);
+        }
+    }
     let loaded = runtime()?.block_on(
         DeltaTableBuilder::from_url(url)
             .map_err(|e| delta_err(uri, e))?
@@ -445,9 +489,25 @@ fn create(
 }
 
 /// Commits a table's window: the files, the `txn` versions and any new schema in one commit;
-/// then a checkpoint if the new version is a multiple of `checkpoint_every`.
-fn flush(t: &mut Table, checkpoint_every: u64) -> Result<(), SinkError> {
+/// then a checkpoint if the new version is a multiple of `checkpoint_every`. `settle` is flushed
+/// first: the dead letters of offsets the commit covers are delivered before it.
+fn flush(
+    t: &mut Table,
+    checkpoint_every: u64,
+    settle: Option<&AckProducer>,
+) -> Result<(), SinkError> {
     let rt = runtime()?;
+    if t.window.writer.is_none() {
+        return Ok(());
+    }
+    if let Some(p) = settle {
+        producer::flush(p, SETTLE_TIMEOUT).map_err(|e| {
+            SinkError::Io(format!(
+                "delta table {}: delivering dead letters before the commit: {e}",
+                t.uri
+            ))
+        })?;
+    }
     let w = std::mem::take(&mut t.window);
     let Some(mut writer) = w.writer else {
         return Ok(());
@@ -521,6 +581,36 @@ fn flush(t: &mut Table, checkpoint_every: u64) -> Result<(), SinkError> {
         ack.done();
     }
     checkpoint_if_due(t, checkpoint_every)
+}
+
+/// How long a commit waits for the dead letters before it.
+const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Reads, per partition, where a consumer resumes so that it reads nothing the table at `uri`
+/// holds: the stored `txn` version + 1, or `None` (no table, or nothing stored for it).
+pub fn resume_offsets(
+    uri: &str,
+    storage: &HashMap<String, String>,
+    app_id: &str,
+    partitions: &[Partition],
+) -> Result<Vec<Option<i64>>, SinkError> {
+    let Some(table) = open(uri, storage)? else {
+        return Ok(vec![None; partitions.len()]);
+    };
+    let snapshot = table.snapshot().map_err(|e| delta_err(uri, e))?;
+    let rt = runtime()?;
+    partitions
+        .iter()
+        .map(|tp| {
+            let v = rt
+                .block_on(
+                    snapshot
+                        .transaction_version(table.log_store().as_ref(), txn_app_id(app_id, tp)),
+                )
+                .map_err(|e| delta_err(uri, e))?;
+            Ok(v.map(|v| v + 1))
+        })
+        .collect()
 }
 
 /// The `txn` application id of a partition: `{app_id}-{topic}-{partition}`.
@@ -711,10 +801,25 @@ mod tests {
 
         let mut again = DeltaSink::new(uri.clone(), &cfg(), "g").unwrap();
         assert_eq!(again.stored_offset("T", &tp).unwrap(), Some(19));
-        let other = DeltaSink::new(uri, &cfg(), "other-app")
+        let other = DeltaSink::new(uri.clone(), &cfg(), "other-app")
             .unwrap()
             .stored_offset("T", &tp);
         assert_eq!(other.unwrap(), None, "offsets are per application id");
+
+        // What the source asks on assignment: the next offset per partition.
+        let resume = again
+            .resume()
+            .expect("one table: the sink places partitions");
+        let p1: Partition = ("t".into(), 1);
+        let tp0 = tp.clone();
+        assert_eq!(resume(&[tp, p1]).unwrap(), vec![Some(20), None]);
+        let absent = resume_offsets(&format!("{uri}-absent"), &HashMap::new(), "g", &[tp0]);
+        assert_eq!(absent.unwrap(), vec![None], "no table: nothing to place");
+        let per_type = DeltaSink::new(format!("{uri}/{{type}}"), &cfg(), "g").unwrap();
+        assert!(
+            per_type.resume().is_none(),
+            "a table per type places nothing"
+        );
     }
 
     #[test]
