@@ -150,7 +150,7 @@ impl Tansu {
             .map(PathBuf::from)
             .unwrap_or_else(|_| {
                 let home = std::env::var("HOME").unwrap_or_default();
-                Path::new(&home).join(".cache/weir/tansu-0.6.0/bin/tansu")
+                Path::new(&home).join(".cache/weir/tansu-0.6.0-debug/bin/tansu")
             });
         assert!(
             path.exists(),
