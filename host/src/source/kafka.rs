@@ -70,14 +70,15 @@ impl ConsumerContext for SourceContext {
                     consumer.assign(tpl)
                 }
             }
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS if cooperative => {
-                consumer.incremental_unassign(tpl)
-            }
             other => {
                 if other != RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS {
                     tracing::error!("kafka rebalance: {:?}", other);
                 }
-                consumer.unassign()
+                if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                }
             }
         };
         if let Err(e) = result {
