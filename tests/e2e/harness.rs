@@ -244,15 +244,32 @@ pub struct Consumed {
     pub headers: BTreeMap<String, String>,
 }
 
-/// A scratch folder with a config in it.
+/// A scratch folder with a config in it. Runs it started that are still alive when it is
+/// dropped (a test that failed midway) are killed, so they don't load the machine for the tests
+/// that follow.
 pub struct Workdir {
     pub dir: tempfile::TempDir,
+    started: std::cell::RefCell<Vec<u32>>,
+}
+
+impl Drop for Workdir {
+    fn drop(&mut self) {
+        let ours = self.path().to_string_lossy().into_owned();
+        for pid in self.started.borrow().iter() {
+            // Only a process still running one of our configs: a reaped pid may be reused.
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains(&ours) {
+                let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            }
+        }
+    }
 }
 
 impl Workdir {
     pub fn new() -> Self {
         Workdir {
             dir: tempfile::tempdir().expect("tempdir"),
+            started: Default::default(),
         }
     }
 
@@ -270,7 +287,7 @@ impl Workdir {
     pub fn spawn(&self, config: &Path, run: usize) -> Child {
         let out = File::create(self.path().join(format!("run{run}.out"))).expect("log file");
         let err = File::create(self.path().join(format!("run{run}.err"))).expect("log file");
-        Command::new(env!("CARGO_BIN_EXE_weir"))
+        let child = Command::new(env!("CARGO_BIN_EXE_weir"))
             .args(["run", "--config"])
             .arg(config)
             .arg("--summary-json")
@@ -285,7 +302,9 @@ impl Workdir {
             .stdout(out)
             .stderr(err)
             .spawn()
-            .expect("spawn weir")
+            .expect("spawn weir");
+        self.started.borrow_mut().push(child.id());
+        child
     }
 
     /// Waits for a run to exit by itself, at most `limit`.
