@@ -17,8 +17,24 @@ pub fn write_stream(batch: &RecordBatch, out: &mut Vec<u8>) -> Result<(), ArrowE
     writer.finish()
 }
 
-/// Reads the single record batch of an IPC stream without copying its buffers.
+/// Reads the single record batch of an IPC stream without copying its buffers. Malformed bytes
+/// are an error: arrow-ipc panics on some (a schema message without fields, found by
+/// `host/fuzz`'s `guest_answer` target), so a panic while decoding is caught and returned as one.
+/// The host reads what guests return with this; a guest must not be able to crash it.
 pub fn read_stream(bytes: Buffer) -> Result<RecordBatch, ArrowError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode_one(bytes))).unwrap_or_else(
+        |panic| {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(ArrowError::IpcError(format!("malformed IPC stream: {why}")))
+        },
+    )
+}
+
+fn decode_one(bytes: Buffer) -> Result<RecordBatch, ArrowError> {
     let mut decoder = StreamDecoder::new();
     let mut buffer = bytes;
     let mut batch = None;
@@ -56,6 +72,11 @@ mod tests {
             vec![],
             vec![0xff; 3],
             vec![0xff, 0xff, 0xff, 0xff, 8, 0, 0, 0, 1, 2],
+            // The answer that made arrow-ipc panic in host/fuzz's guest_answer target.
+            vec![
+                0x1e, 0, 0, 0, 0x04, 0, 0, 0, 0xfa, 0xff, 0xff, 0xff, 0, 0x20, 0x0a, 0, 0, 0, 0, 0,
+                0x10, 0, 0x08, 0, 0x01, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0x80, 0xff, 0xff, 0xff,
+            ],
         ] {
             assert!(read_stream(Buffer::from_vec(bytes)).is_err());
         }
