@@ -138,6 +138,7 @@ fn main() {
         Limits {
             time_budget: Duration::from_secs(60),
             memory_limit: 4 << 30,
+            ..Limits::default()
         },
         Runtime::default_cache_dir(),
     )

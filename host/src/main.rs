@@ -274,14 +274,7 @@ fn runtime_for(cfg: &LoadedConfig) -> anyhow::Result<Runtime> {
         .as_ref()
         .map(|d| cfg.resolve(d))
         .or_else(Runtime::default_cache_dir);
-    Runtime::new(
-        Limits {
-            time_budget: rt.time_budget,
-            memory_limit: rt.memory_limit,
-        },
-        cache,
-    )
-    .context("starting the wasm runtime")
+    Runtime::new(Limits::from_config(rt), cache).context("starting the wasm runtime")
 }
 
 fn validate(path: &std::path::Path) -> ExitCode {
@@ -335,10 +328,16 @@ fn run(path: &std::path::Path, summary_json: Option<PathBuf>) -> anyhow::Result<
     let runtime = runtime_for(&cfg)?;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&stop))
+        // The second signal exits at once; the first asks for a clean stop.
+        signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop))
+            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)))
             .context("installing signal handlers")?;
     }
-    let (summary, result) = weir::pipeline::run_config(&cfg, &runtime, &stop);
+    shutdown_deadline(&stop, cfg.config.runtime.shutdown_timeout)?;
+    let reload = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload))
+        .context("installing signal handlers")?;
+    let (summary, result) = weir::pipeline::run_config(&cfg, &runtime, &stop, &reload);
     if let Some(summary) = &summary {
         println!("{summary}");
         if let Some(file) = summary_json {
@@ -347,6 +346,28 @@ fn run(path: &std::path::Path, summary_json: Option<PathBuf>) -> anyhow::Result<
         }
     }
     result.with_context(|| format!("running {}", path.display()))
+}
+
+/// Once `stop` is set, gives the worker `timeout` to drain, flush and commit, then exits with
+/// status 1: a stuck sink or broker can't hold a stopping worker forever, and what was not
+/// committed is read again by the next run.
+fn shutdown_deadline(stop: &Arc<AtomicBool>, timeout: std::time::Duration) -> anyhow::Result<()> {
+    let stop = Arc::clone(stop);
+    std::thread::Builder::new()
+        .name("weir-shutdown".into())
+        .spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            std::thread::sleep(timeout);
+            tracing::error!(
+                "shutdown took over {} (runtime.shutdown_timeout); exiting without finishing it",
+                humantime::format_duration(timeout)
+            );
+            std::process::exit(1);
+        })
+        .context("starting the shutdown timer")?;
+    Ok(())
 }
 
 fn new_plugin(
@@ -391,15 +412,8 @@ fn test_plugin(args: &TestArgs) -> anyhow::Result<ExitCode> {
         grants.insert(name.to_string(), PathBuf::from(path));
     }
     let files = weir::runtime::FileGrants::read(&args.plugin, &grants, &cwd)?;
-    let defaults = weir::config::RuntimeConfig::default();
-    let runtime = Runtime::new(
-        Limits {
-            time_budget: defaults.time_budget,
-            memory_limit: defaults.memory_limit,
-        },
-        Runtime::default_cache_dir(),
-    )
-    .context("starting the wasm runtime")?;
+    let runtime = Runtime::new(Limits::default(), Runtime::default_cache_dir())
+        .context("starting the wasm runtime")?;
     let sample = match &args.input {
         Some(path) => sample::read(path, args.batch_rows)?,
         None if args.conformance => sample::demo_orders(1_000, args.batch_rows)

@@ -63,6 +63,7 @@ fn plugin(rel: &str) -> Plugin {
             Limits {
                 time_budget: Duration::from_secs(2),
                 memory_limit: 256 << 20,
+                ..Limits::default()
             },
             None,
         )
@@ -755,6 +756,7 @@ fn plugin_builtin_filter() -> Plugin {
             Limits {
                 time_budget: Duration::from_secs(2),
                 memory_limit: 256 << 20,
+                ..Limits::default()
             },
             None,
         )

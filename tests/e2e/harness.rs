@@ -34,7 +34,19 @@ impl Cluster {
     /// A Tansu broker on 127.0.0.1 with SQLite storage (its `memory://` storage loses messages
     /// when a consumer resumes mid-batch, which these tests do).
     pub fn tansu(topics: &[&str]) -> Self {
-        Cluster::Tansu(Tansu::start(topics))
+        Cluster::Tansu(Tansu::start(topics, PARTITIONS))
+    }
+
+    /// A Tansu broker whose topics have `partitions` partitions.
+    pub fn tansu_with_partitions(topics: &[&str], partitions: i32) -> Self {
+        Cluster::Tansu(Tansu::start(topics, partitions))
+    }
+
+    pub fn partitions(&self) -> i32 {
+        match self {
+            Cluster::Mock(_) => PARTITIONS,
+            Cluster::Tansu(t) => t.partitions,
+        }
     }
 
     pub fn brokers(&self) -> String {
@@ -90,7 +102,7 @@ impl Cluster {
             .create()
             .expect("consumer");
         let mut tpl = TopicPartitionList::new();
-        for p in 0..PARTITIONS {
+        for p in 0..self.partitions() {
             tpl.add_partition_offset(topic, p, Offset::Beginning)
                 .expect("tpl");
         }
@@ -142,6 +154,7 @@ pub struct Tansu {
     child: Child,
     address: String,
     dir: tempfile::TempDir,
+    partitions: i32,
 }
 
 impl Tansu {
@@ -160,43 +173,24 @@ impl Tansu {
         path
     }
 
-    fn start(topics: &[&str]) -> Self {
-        let bin = Self::binary();
+    fn start(topics: &[&str], partitions: i32) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let log = File::create(dir.path().join("tansu.log")).expect("log file");
-        let child = Command::new(&bin)
-            .arg("broker")
-            .args(["--listener-url", &url, "--advertised-listener-url", &url])
-            .args(["--storage-engine", "sqlite://tansu.db"]) // in its folder
-            .current_dir(dir.path())
-            .stdout(log.try_clone().expect("log file"))
-            .stderr(log)
-            .spawn()
-            .expect("start tansu");
         let mut t = Tansu {
-            child,
+            child: Self::spawn(dir.path(), port),
             address: format!("127.0.0.1:{port}"),
             dir,
+            partitions,
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(&t.address).is_err() {
-            let exited = t.child.try_wait().expect("wait").is_some();
-            assert!(
-                !exited && Instant::now() < deadline,
-                "tansu did not listen\n{}",
-                t.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        t.wait_listening();
+        let url = t.url();
         for topic in topics {
-            let out = Command::new(&bin)
+            let out = Command::new(Self::binary())
                 .args(["topic", "create", "--broker", &url, "--partitions"])
-                .arg(PARTITIONS.to_string())
+                .arg(partitions.to_string())
                 .arg(topic)
                 .current_dir(t.dir.path())
                 .output()
@@ -209,6 +203,58 @@ impl Tansu {
             );
         }
         t
+    }
+
+    fn url(&self) -> String {
+        format!("tcp://{}", self.address)
+    }
+
+    /// The broker in `dir` (its SQLite file there), listening on `port`; its log is appended to.
+    fn spawn(dir: &Path, port: u16) -> Child {
+        let url = format!("tcp://127.0.0.1:{port}");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("tansu.log"))
+            .expect("log file");
+        Command::new(Self::binary())
+            .arg("broker")
+            .args(["--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", "sqlite://tansu.db"]) // in its folder
+            .current_dir(dir)
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .spawn()
+            .expect("start tansu")
+    }
+
+    fn wait_listening(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(&self.address).is_err() {
+            let exited = self.child.try_wait().expect("wait").is_some();
+            assert!(
+                !exited && Instant::now() < deadline,
+                "tansu did not listen\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Kills the broker (SIGKILL), waits `down`, and starts it again on the same address and
+    /// storage.
+    pub fn restart(&mut self, down: Duration) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::thread::sleep(down);
+        let port = self
+            .address
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port");
+        self.child = Self::spawn(self.dir.path(), port);
+        self.wait_listening();
     }
 
     pub fn log(&self) -> String {

@@ -8,11 +8,13 @@ mod assemblyscript;
 mod authoring;
 mod avro;
 mod delta;
+mod faults;
 mod harness;
 mod plugins;
 mod protobuf;
 mod registry;
 mod registry_server;
+mod sandbox;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;

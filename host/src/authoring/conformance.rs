@@ -349,6 +349,7 @@ mod tests {
             Limits {
                 time_budget: std::time::Duration::from_millis(500),
                 memory_limit: 64 << 20,
+                ..Limits::default()
             },
             None,
         )

@@ -322,6 +322,10 @@ pub struct RouteConfig {
     pub transforms: Vec<TransformConfig>,
     /// Where the results go.
     pub sink: SinkConfig,
+    /// What a failed transform (or a batch the sink refuses) does on this route; default:
+    /// `errors.on_transform_error`.
+    #[serde(default)]
+    pub on_error: Option<ErrorPolicy>,
 }
 
 impl RouteConfig {
@@ -332,7 +336,7 @@ impl RouteConfig {
 }
 
 /// One wasm transform on a route.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TransformConfig {
     /// `builtin:NAME`, or a path to a `.wasm` file (relative to the config file).
@@ -345,6 +349,24 @@ pub struct TransformConfig {
     /// reads them by name through `weir.read_file`; it can open no other file.
     #[serde(default)]
     pub files: BTreeMap<String, PathBuf>,
+    /// This transform's sandbox limits, where they differ from `runtime:`.
+    #[serde(default)]
+    pub limits: LimitsOverride,
+}
+
+/// Per-transform limits; each one left out is `runtime:`'s.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsOverride {
+    /// Wall-clock budget per call.
+    #[serde(default, with = "humantime_serde::option")]
+    pub time_budget: Option<Duration>,
+    /// Linear-memory cap, e.g. `64MiB`.
+    #[serde(default, deserialize_with = "de_size_opt")]
+    pub memory_limit: Option<u64>,
+    /// Largest answer the host copies out of the sandbox, e.g. `64MiB`.
+    #[serde(default, deserialize_with = "de_size_opt")]
+    pub max_output: Option<u64>,
 }
 
 /// Sinks.
@@ -590,9 +612,23 @@ pub struct RuntimeConfig {
     /// Linear-memory cap per transform instance, e.g. `256MiB`.
     #[serde(default = "defaults::memory_limit", deserialize_with = "de_size")]
     pub memory_limit: u64,
+    /// Largest answer (and manifest) the host copies out of a sandbox per call.
+    #[serde(default = "defaults::max_output", deserialize_with = "de_size")]
+    pub max_output: u64,
+    /// How long compiling one module may take before the plugin is refused.
+    #[serde(default = "defaults::compile_timeout", with = "humantime_serde")]
+    pub compile_timeout: Duration,
     /// Where compiled modules are cached (default: `$XDG_CACHE_HOME/weir` or `~/.cache/weir`).
     #[serde(default)]
     pub cache_dir: Option<PathBuf>,
+    /// Hot reload of plugins and the config.
+    #[serde(default)]
+    pub reload: ReloadConfig,
+    /// After SIGTERM or SIGINT, how long draining, flushing and committing may take before the
+    /// process exits anyway (with status 1; what was not committed is read again by the next
+    /// run). A second signal exits at once.
+    #[serde(default = "defaults::shutdown_timeout", with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for RuntimeConfig {
@@ -600,7 +636,35 @@ impl Default for RuntimeConfig {
         Self {
             time_budget: defaults::time_budget(),
             memory_limit: defaults::memory_limit(),
+            max_output: defaults::max_output(),
+            compile_timeout: defaults::compile_timeout(),
             cache_dir: None,
+            reload: ReloadConfig::default(),
+            shutdown_timeout: defaults::shutdown_timeout(),
+        }
+    }
+}
+
+/// Hot reload: plugin files and the config file are checked every `poll_interval`; a changed
+/// one is loaded and checked off the hot path, then swapped in between batches. SIGHUP reloads
+/// whether or not anything changed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReloadConfig {
+    /// Watch the files (SIGHUP works either way).
+    #[serde(default = "defaults::yes")]
+    pub watch: bool,
+    /// How often the files are checked. A file must look the same twice in a row before it is
+    /// read, so a half-written file is never loaded.
+    #[serde(default = "defaults::reload_poll", with = "humantime_serde")]
+    pub poll_interval: Duration,
+}
+
+impl Default for ReloadConfig {
+    fn default() -> Self {
+        Self {
+            watch: true,
+            poll_interval: defaults::reload_poll(),
         }
     }
 }
@@ -658,6 +722,18 @@ mod defaults {
     pub fn memory_limit() -> u64 {
         256 << 20
     }
+    pub fn max_output() -> u64 {
+        256 << 20
+    }
+    pub fn compile_timeout() -> Duration {
+        Duration::from_secs(60)
+    }
+    pub fn shutdown_timeout() -> Duration {
+        Duration::from_secs(30)
+    }
+    pub fn reload_poll() -> Duration {
+        Duration::from_millis(500)
+    }
 }
 
 /// `humantime` durations (`250ms`, `10s`) for serde.
@@ -680,6 +756,30 @@ pub(crate) mod humantime_serde {
             super::deserialize(d).map(Some)
         }
     }
+}
+
+/// What is wrong with sandbox limits (those given).
+fn limit_problems(
+    at: &str,
+    time_budget: Option<Duration>,
+    memory_limit: Option<u64>,
+    max_output: Option<u64>,
+) -> Vec<String> {
+    let mut p = Vec::new();
+    if memory_limit.is_some_and(|m| m < (1 << 20)) {
+        p.push(format!(
+            "{at}.memory_limit: under 1MiB; no plugin can run in that"
+        ));
+    }
+    if time_budget.is_some_and(|t| t.is_zero()) {
+        p.push(format!("{at}.time_budget: must be more than 0"));
+    }
+    if max_output.is_some_and(|m| m < (1 << 10)) {
+        p.push(format!(
+            "{at}.max_output: under 1KiB; no answer fits in that"
+        ));
+    }
+    p
 }
 
 /// What is wrong with a sink's `partition_by` list (empty names, repeats).
@@ -727,6 +827,10 @@ fn de_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
             serde::de::Error::custom(format!("`{s}` is not a size; write e.g. 256MiB"))
         }),
     }
+}
+
+fn de_size_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    de_size(d).map(Some)
 }
 
 /// A config that could not be read or is not valid.
@@ -896,6 +1000,13 @@ impl LoadedConfig {
                         p.push(format!("{at}.transforms[{j}].files.{name}: {e}"));
                     }
                 }
+                let l = &t.limits;
+                p.extend(limit_problems(
+                    &format!("{at}.transforms[{j}].limits"),
+                    l.time_budget,
+                    l.memory_limit,
+                    l.max_output,
+                ));
             }
             match &r.sink {
                 SinkConfig::Parquet(s) => {
@@ -954,11 +1065,18 @@ impl LoadedConfig {
                 p.push("errors.dead_letter.kafka.topic: empty".into());
             }
         }
-        if c.runtime.memory_limit < (1 << 20) {
-            p.push("runtime.memory_limit: under 1MiB; no plugin can run in that".into());
+        let rt = &c.runtime;
+        p.extend(limit_problems(
+            "runtime",
+            Some(rt.time_budget),
+            Some(rt.memory_limit),
+            Some(rt.max_output),
+        ));
+        if rt.compile_timeout.is_zero() {
+            p.push("runtime.compile_timeout: must be more than 0".into());
         }
-        if c.runtime.time_budget.is_zero() {
-            p.push("runtime.time_budget: must be more than 0".into());
+        if rt.reload.poll_interval.is_zero() {
+            p.push("runtime.reload.poll_interval: must be more than 0".into());
         }
         p
     }

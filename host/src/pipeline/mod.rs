@@ -2,23 +2,26 @@
 //! behind the sinks. One thread drives the stages in order; the Kafka producer delivers on its
 //! own thread and completes acks from its delivery reports.
 
+mod reload;
 mod summary;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::CommitMode;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::config::{ErrorPolicy, LoadedConfig, SinkConfig, SinkFormat};
+use crate::config::{Config, ErrorPolicy, LoadedConfig, RouteConfig, SinkConfig, SinkFormat};
 use crate::decode::{Decoder, TypedBatch};
 use crate::offsets::{OffsetTracker, Partition, Progress, WriteFailed};
 use crate::registry::RegistryClient;
 use crate::route::{run_chain, Router};
-use crate::runtime::{FileGrants, Instance, Plugin, Runtime, RuntimeError, TransformFailure};
+use crate::runtime::{
+    FileGrants, Instance, Limits, Plugin, Runtime, RuntimeError, TransformFailure,
+};
 use crate::sink::avro::AvroEncoder;
 use crate::sink::dead_letter::{DeadLetter, Reason};
 use crate::sink::delta::DeltaSink;
@@ -27,9 +30,10 @@ use crate::sink::parquet::ParquetSink;
 use crate::sink::producer::{self, AckProducer};
 use crate::sink::{Sink, SinkError};
 use crate::source::embedded::{Embedded, Generator};
-use crate::source::kafka::{record, KafkaSource, SourceError};
+use crate::source::kafka::{record, KafkaSource, SourceContext, SourceError};
 use crate::source::Record;
 
+pub use reload::ReloadStats;
 pub use summary::{RouteStats, Summary};
 
 /// How long shutdown waits for outstanding Kafka deliveries.
@@ -63,7 +67,7 @@ pub enum PipelineError {
     #[error("{0}")]
     Write(WriteFailed),
     /// A transform failed and the policy is `stop`.
-    #[error("route {route}: plugin {plugin} {failure} (on_transform_error: stop)")]
+    #[error("route {route}: plugin {plugin} {failure} (on_error: stop)")]
     Transform {
         /// The route.
         route: String,
@@ -88,6 +92,10 @@ pub enum PipelineError {
 
 struct RouteState {
     stages: Vec<Instance>,
+    /// What a failed batch does (`on_error`, else `errors.on_transform_error`).
+    policy: ErrorPolicy,
+    /// The schema of the last batch routed here, for the reload check.
+    schema: Option<arrow_schema::SchemaRef>,
     sink: Sink,
     stats: RouteStats,
 }
@@ -99,13 +107,19 @@ struct Stages {
     router: Router,
     routes: Vec<RouteState>,
     dead_letter: Option<DeadLetter>,
-    policy: ErrorPolicy,
     tracker: OffsetTracker,
+    /// Each route's latest input schema, shared with the reload watcher.
+    schemas: reload::Schemas,
+    /// An error met in the revocation hook, reported by the worker after the poll.
+    deferred: Option<PipelineError>,
     consumed: u64,
     decode_failures: u64,
     unrouted: u64,
     dead_lettered: u64,
 }
+
+/// Plugins compiled so far, by their `plugin:` spec: each is compiled once per load.
+pub(crate) type Compiled = HashMap<String, Plugin>;
 
 /// Loads every plugin of the config and initializes it with its params, once per route, as a
 /// run would. Used by `weir validate` and by [`Worker::new`].
@@ -114,36 +128,60 @@ pub fn load_transforms(
     runtime: &Runtime,
 ) -> Result<Vec<Vec<Instance>>, RuntimeError> {
     let base = cfg.file.parent().unwrap_or(Path::new("."));
-    let mut compiled: HashMap<&str, Plugin> = HashMap::new();
-    let mut out = Vec::new();
-    for route in &cfg.config.routes {
-        let mut stages = Vec::new();
-        for t in &route.transforms {
-            let plugin = match compiled.get(t.plugin.as_str()) {
-                Some(p) => p.clone(),
-                None => {
-                    let p = runtime.load(&t.plugin, base)?;
-                    compiled.insert(&t.plugin, p.clone());
-                    p
-                }
-            };
-            let files = FileGrants::read(&t.plugin, &t.files, base)?;
-            stages.push(plugin.instantiate(route.display_name(), &t.params, files)?);
-        }
-        out.push(stages);
+    let mut compiled = Compiled::new();
+    cfg.config
+        .routes
+        .iter()
+        .map(|route| build_stages(&cfg.config, route, runtime, base, &mut compiled))
+        .collect()
+}
+
+/// The instances of one route's transforms, each under its limits, with its params and files.
+pub(crate) fn build_stages(
+    cfg: &Config,
+    route: &RouteConfig,
+    runtime: &Runtime,
+    base: &Path,
+    compiled: &mut Compiled,
+) -> Result<Vec<Instance>, RuntimeError> {
+    let defaults = Limits {
+        compile_timeout: runtime.limits().compile_timeout,
+        ..Limits::from_config(&cfg.runtime)
+    };
+    let mut stages = Vec::new();
+    for t in &route.transforms {
+        let plugin = match compiled.get(&t.plugin) {
+            Some(p) => p.clone(),
+            None => {
+                let p = runtime.load(&t.plugin, base)?;
+                compiled.insert(t.plugin.clone(), p.clone());
+                p
+            }
+        };
+        let plugin = plugin.with_limits(defaults.overridden(&t.limits));
+        let files = FileGrants::read(&t.plugin, &t.files, base)?;
+        stages.push(plugin.instantiate(route.display_name(), &t.params, files)?);
     }
-    Ok(out)
+    Ok(stages)
 }
 
 /// A worker bound to a consumer group.
 pub struct Worker {
     source: KafkaSource,
-    stages: Stages,
+    /// Shared with the source's revocation hook, which runs inside a poll.
+    stages: Arc<Mutex<Stages>>,
     producer: Option<Arc<AckProducer>>,
     commit_interval: Duration,
     until_idle: Option<Duration>,
     /// Partition assignments seen, to tell the sinks when partitions move.
     assignments: u64,
+    /// Revocations seen, to drop what was polled of partitions gone.
+    revocations: u64,
+    /// Cleared at shutdown: closing the consumer revokes with nothing left to do.
+    revoke_armed: Arc<AtomicBool>,
+    /// Checked new versions of the transforms, from the reload watcher.
+    reloads: Option<std::sync::mpsc::Receiver<reload::Prepared>>,
+    reload_stats: Arc<ReloadStats>,
 }
 
 impl Worker {
@@ -235,6 +273,8 @@ impl Worker {
             };
             routes.push(RouteState {
                 stages,
+                policy: r.on_error.unwrap_or(c.errors.on_transform_error),
+                schema: None,
                 sink,
                 stats: RouteStats::new(name),
             });
@@ -259,21 +299,38 @@ impl Worker {
                 .map_err(|e| PipelineError::Setup(e.to_string()))?,
             routes,
             dead_letter,
-            policy: c.errors.on_transform_error,
             tracker: OffsetTracker::default(),
+            schemas: Arc::new(Mutex::new(vec![None; c.routes.len()])),
+            deferred: None,
             consumed: 0,
             decode_failures: 0,
             unrouted: 0,
             dead_lettered: 0,
         };
+        let source =
+            KafkaSource::new(&c.source.kafka, brokers, resume).map_err(PipelineError::Source)?;
+        let stages = Arc::new(Mutex::new(stages));
+        let armed = Arc::new(AtomicBool::new(true));
+        {
+            let (stages, producer, armed) =
+                (Arc::clone(&stages), producer.clone(), Arc::clone(&armed));
+            source.on_revoke(Box::new(move |consumer, revoked| {
+                if armed.load(Ordering::Relaxed) {
+                    lock(&stages).before_revoke(consumer, revoked, producer.as_deref());
+                }
+            }));
+        }
         Ok(Worker {
-            source: KafkaSource::new(&c.source.kafka, brokers, resume)
-                .map_err(PipelineError::Source)?,
+            source,
             stages,
             producer,
             commit_interval: c.source.kafka.commit_interval,
             until_idle: c.source.kafka.until_idle,
             assignments: 0,
+            revocations: 0,
+            revoke_armed: armed,
+            reloads: None,
+            reload_stats: Arc::default(),
         })
     }
 
@@ -290,17 +347,32 @@ impl Worker {
         let mut active = Duration::ZERO;
         let result = (|| {
             while !stop.load(Ordering::Relaxed) {
+                self.swap_reloaded();
                 let polled = self.source.poll_batch();
+                let mut st = lock(&self.stages);
+                if let Some(e) = st.deferred.take() {
+                    return Err(e);
+                }
                 let assignments = self.source.assignments();
                 if assignments != self.assignments {
                     self.assignments = assignments;
-                    for r in &mut self.stages.routes {
+                    for r in &mut st.routes {
                         if let Sink::Delta(d) = &mut r.sink {
                             d.invalidate();
                         }
                     }
                 }
-                if polled.is_empty() {
+                let mut records: Vec<Record> = polled.iter().map(record).collect();
+                let revocations = self.source.revocations();
+                if revocations != self.revocations {
+                    // Messages polled before a revocation, of partitions now gone: their next
+                    // owner reads them from what was committed at the revocation.
+                    self.revocations = revocations;
+                    let held = self.source.assignment().map_err(PipelineError::Source)?;
+                    records.retain(|r| held.contains(&(r.topic.to_string(), r.partition)));
+                }
+                if records.is_empty() {
+                    drop(st);
                     // Idle time counts only once partitions are assigned: joining the group
                     // is not idleness.
                     if !self.source.has_assignment() {
@@ -313,9 +385,9 @@ impl Worker {
                     }
                 } else {
                     let t = Instant::now();
-                    let records: Vec<Record> = polled.iter().map(record).collect();
-                    let processed = self.stages.process(&records);
+                    let processed = st.process(&records);
                     let n = records.len() as u64;
+                    drop(st);
                     drop(records);
                     drop(polled); // it borrows the consumer, which a rewind seeks
                     self.recover(processed)?;
@@ -323,16 +395,7 @@ impl Worker {
                     active += t.elapsed();
                     last_message = Instant::now();
                 }
-                let mut ticked = Ok(());
-                for r in &mut self.stages.routes {
-                    if let Err(cause) = r.sink.tick() {
-                        ticked = Err(PipelineError::Sink {
-                            route: r.stats.name.clone(),
-                            cause,
-                        });
-                        break;
-                    }
-                }
+                let ticked = lock(&self.stages).tick();
                 self.recover(ticked)?;
                 if last_commit.elapsed() >= self.commit_interval {
                     self.commit_or_retry()?;
@@ -348,6 +411,22 @@ impl Worker {
         (summary, result.and(shutdown))
     }
 
+    /// Swaps in the transforms the reload watcher has checked, between two batches.
+    fn swap_reloaded(&mut self) {
+        let Some(rx) = &self.reloads else { return };
+        while let Ok(p) = rx.try_recv() {
+            let mut st = lock(&self.stages);
+            for (route, (stages, policy)) in st.routes.iter_mut().zip(p.routes) {
+                if let Some(stages) = stages {
+                    route.stages = stages;
+                }
+                route.policy = policy;
+            }
+            self.reload_stats.applied.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(what = %p.what, "reloaded");
+        }
+    }
+
     /// Another writer took over a partition (a Delta commit conflict): drops what is in
     /// flight and reads again from what is done. Other errors pass through.
     fn recover(&mut self, r: Result<(), PipelineError>) -> Result<(), PipelineError> {
@@ -359,60 +438,33 @@ impl Worker {
             return r;
         };
         tracing::warn!(%route, "{why}; dropping what is in flight and reading again from what is done");
-        let at = self.stages.tracker.rewind();
-        for r in &mut self.stages.routes {
-            if let Sink::Delta(d) = &mut r.sink {
-                d.abandon();
+        let at = {
+            let mut st = lock(&self.stages);
+            for r in &mut st.routes {
+                if let Sink::Delta(d) = &mut r.sink {
+                    d.abandon();
+                }
             }
-        }
+            st.tracker.rewind()
+        };
         self.source.rewind(&at).map_err(PipelineError::Source)
     }
 
     /// Flushes every sink and the producer, then commits what is done.
     fn shutdown(&mut self) -> Result<(), PipelineError> {
-        let mut first_err = None;
-        for r in &mut self.stages.routes {
-            if let Err(cause) = r.sink.flush() {
-                first_err.get_or_insert(PipelineError::Sink {
-                    route: r.stats.name.clone(),
-                    cause,
-                });
-            }
-        }
-        if let Some(p) = &self.producer {
-            if let Err(e) = producer::flush(p, FLUSH_TIMEOUT) {
-                first_err
-                    .get_or_insert(PipelineError::Setup(format!("flushing the producer: {e}")));
-            }
-        }
+        let mut first_err = lock(&self.stages).flush(self.producer.as_deref()).err();
         if let Err(e) = self.commit() {
             first_err.get_or_insert(e);
         }
+        // Closing the consumer revokes its partitions: there is nothing left to do then.
+        self.revoke_armed.store(false, Ordering::Relaxed);
         first_err.map_or(Ok(()), Err)
     }
 
     /// Commits what the sinks have finished, for the partitions this worker still holds.
     fn commit(&mut self) -> Result<(), PipelineError> {
-        let advanced = self.stages.tracker.advance();
         let held = self.source.assignment().map_err(PipelineError::Source)?;
-        self.stages
-            .tracker
-            .retain_partitions(|(t, p)| held.contains(&(t.to_string(), *p)));
-        let offsets = self.stages.tracker.to_commit();
-        if !offsets.is_empty() {
-            let mut tpl = TopicPartitionList::new();
-            for ((topic, partition), offset) in &offsets {
-                tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
-                    .map_err(|e| PipelineError::Setup(e.to_string()))?;
-            }
-            self.source
-                .commit(&tpl, CommitMode::Sync)
-                .map_err(PipelineError::Source)?;
-            self.stages.tracker.committed(&offsets);
-            tracing::debug!(partitions = offsets.len(), "offsets committed");
-        }
-        // Commit what finished before a failure, then report it.
-        advanced.map_err(PipelineError::Write)
+        lock(&self.stages).commit_done(&held, |tpl| self.source.commit(tpl, CommitMode::Sync))
     }
 
     /// The periodic commit: a refused commit (a rebalance in progress, a broker away) is retried
@@ -428,7 +480,7 @@ impl Worker {
     }
 
     fn summary(&self, elapsed: Duration, active: Duration) -> Summary {
-        let s = &self.stages;
+        let s = lock(&self.stages);
         Summary {
             consumed: s.consumed,
             decode_failures: s.decode_failures,
@@ -446,11 +498,112 @@ impl Worker {
             elapsed,
             active,
             generated: None,
+            reloads: self.reload_stats.applied.load(Ordering::Relaxed),
+            reloads_refused: self.reload_stats.refused.load(Ordering::Relaxed),
         }
     }
 }
 
+/// The stages, locked: by the worker between polls, and by the revocation hook inside one.
+fn lock(stages: &Mutex<Stages>) -> MutexGuard<'_, Stages> {
+    stages.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl Stages {
+    /// Lets each sink act on time (roll files, commit tables).
+    fn tick(&mut self) -> Result<(), PipelineError> {
+        for r in &mut self.routes {
+            r.sink.tick().map_err(|cause| PipelineError::Sink {
+                route: r.stats.name.clone(),
+                cause,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Flushes every sink, then waits for the producer's deliveries.
+    fn flush(&mut self, producer: Option<&AckProducer>) -> Result<(), PipelineError> {
+        let mut first_err = None;
+        for r in &mut self.routes {
+            if let Err(cause) = r.sink.flush() {
+                first_err.get_or_insert(PipelineError::Sink {
+                    route: r.stats.name.clone(),
+                    cause,
+                });
+            }
+        }
+        if let Some(p) = producer {
+            if let Err(e) = producer::flush(p, FLUSH_TIMEOUT) {
+                first_err
+                    .get_or_insert(PipelineError::Setup(format!("flushing the producer: {e}")));
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Commits, through `commit`, what the sinks have finished of the partitions in `held`, and
+    /// forgets the others. A write that failed is reported after what finished before it.
+    fn commit_done(
+        &mut self,
+        held: &std::collections::HashSet<(String, i32)>,
+        commit: impl FnOnce(&TopicPartitionList) -> Result<(), SourceError>,
+    ) -> Result<(), PipelineError> {
+        let advanced = self.tracker.advance();
+        self.tracker
+            .retain_partitions(|(t, p)| held.contains(&(t.to_string(), *p)));
+        let offsets = self.tracker.to_commit();
+        if !offsets.is_empty() {
+            let mut tpl = TopicPartitionList::new();
+            for ((topic, partition), offset) in &offsets {
+                tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+                    .map_err(|e| PipelineError::Setup(e.to_string()))?;
+            }
+            commit(&tpl).map_err(PipelineError::Source)?;
+            self.tracker.committed(&offsets);
+            tracing::debug!(partitions = offsets.len(), "offsets committed");
+        }
+        advanced.map_err(PipelineError::Write)
+    }
+
+    /// Partitions are about to be revoked (inside a poll): every sink is flushed and what is
+    /// done committed before they go, so their next owner starts right after it. A failure is
+    /// kept for the worker to report after the poll; the next owner then re-reads from the last
+    /// commit (duplicates at worst, never a loss).
+    fn before_revoke(
+        &mut self,
+        consumer: &BaseConsumer<SourceContext>,
+        revoked: &TopicPartitionList,
+        producer: Option<&AckProducer>,
+    ) {
+        let _span = tracing::info_span!("revoke", partitions = revoked.count()).entered();
+        let flushed = self.flush(producer);
+        let held = match consumer.assignment() {
+            Ok(a) => a
+                .elements()
+                .iter()
+                .map(|e| (e.topic().to_string(), e.partition()))
+                .collect(),
+            Err(e) => {
+                tracing::warn!("reading the assignment: {e}; nothing committed before revocation");
+                return;
+            }
+        };
+        let committed = self.commit_done(&held, |tpl| {
+            consumer
+                .commit(tpl, CommitMode::Sync)
+                .map_err(SourceError::Commit)
+        });
+        match flushed.and(committed) {
+            Ok(()) => tracing::info!("partitions revoked; what was done is committed"),
+            Err(PipelineError::Source(e)) => {
+                tracing::warn!("{e}; the next owner re-reads from the last commit")
+            }
+            Err(e) => {
+                self.deferred.get_or_insert(e);
+            }
+        }
+    }
+
     fn process(&mut self, records: &[Record<'_>]) -> Result<(), PipelineError> {
         let _batch = tracing::debug_span!("batch", messages = records.len()).entered();
         let mut highest: BTreeMap<(&str, i32), i64> = BTreeMap::new();
@@ -512,13 +665,39 @@ impl Stages {
                 }
                 _ => typed,
             };
+            let schema = typed.batch.schema();
+            if route
+                .schema
+                .as_ref()
+                .is_none_or(|s| !Arc::ptr_eq(s, &schema) && **s != *schema)
+            {
+                route.schema = Some(Arc::clone(&schema));
+                if let Some(s) = self
+                    .schemas
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .get_mut(ri)
+                {
+                    *s = Some(schema);
+                }
+            }
             let span = tracing::debug_span!("route", route = %route.stats.name, rows = typed.records.len());
             let chained =
                 span.in_scope(|| run_chain(&mut route.stages, typed.batch, &typed.records));
             match chained {
                 Ok(out) => {
+                    // Rows that failed alone follow the policy too; `stop` stops before the
+                    // sink sees any row of the batch.
+                    if let (ErrorPolicy::Stop, Some((_, plugin, error))) =
+                        (route.policy, out.row_errors.first())
+                    {
+                        return Err(PipelineError::Transform {
+                            route: route.stats.name.clone(),
+                            plugin: plugin.clone(),
+                            failure: TransformFailure::Guest(format!("a row failed: {error}")),
+                        });
+                    }
                     route.stats.filtered += out.filtered as u64;
-                    route.stats.dead_lettered += out.row_errors.len() as u64;
                     if out.batch.num_rows() > 0 {
                         route.stats.rows_out += out.batch.num_rows() as u64;
                         let _sink =
@@ -556,6 +735,11 @@ impl Stages {
                     }
                     let route = &mut self.routes[ri];
                     let name = route.stats.name.clone();
+                    if route.policy == ErrorPolicy::Skip {
+                        route.stats.skipped += out.row_errors.len() as u64;
+                        continue;
+                    }
+                    route.stats.dead_lettered += out.row_errors.len() as u64;
                     for (i, plugin, error) in &out.row_errors {
                         let why = Reason {
                             stage: "transform",
@@ -606,9 +790,10 @@ impl Stages {
         progress: &Arc<Progress>,
         stop: impl FnOnce(String) -> PipelineError,
     ) -> Result<(), PipelineError> {
-        let stats = &mut self.routes[ri].stats;
+        let route = &mut self.routes[ri];
+        let stats = &mut route.stats;
         let name = stats.name.clone();
-        match self.policy {
+        match route.policy {
             ErrorPolicy::Stop => return Err(stop(name)),
             ErrorPolicy::Skip => stats.skipped += failed.len() as u64,
             ErrorPolicy::DeadLetter => {
@@ -699,11 +884,13 @@ fn skip_stored(
 }
 
 /// Runs a config to the end: starts the embedded cluster and generator when `brokers: embedded`,
-/// then the worker, until `stop`, idleness or an error.
+/// then the worker, until `stop`, idleness or an error. Meanwhile a watcher reloads the
+/// transforms when their files change (`runtime.reload`), or when `reload` is set (SIGHUP).
 pub fn run_config(
     cfg: &LoadedConfig,
     runtime: &Runtime,
     stop: &Arc<AtomicBool>,
+    reload: &AtomicBool,
 ) -> (Option<Summary>, Result<(), PipelineError>) {
     let k = &cfg.config.source.kafka;
     let consumed = Arc::new(AtomicU64::new(0));
@@ -733,6 +920,10 @@ pub fn run_config(
     } else {
         (None, k.brokers.clone())
     };
+    // The files' stamps before the plugins are read: a change from here on is a change.
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let reload_stats = Arc::new(ReloadStats::default());
+    let watcher = reload::Watcher::new(runtime, cfg, tx, Arc::clone(&reload_stats));
     let mut worker = match Worker::new(cfg, &brokers, runtime, stop) {
         Ok(w) => w,
         Err(e) => return (None, Err(e)),
@@ -745,7 +936,22 @@ pub fn run_config(
         },
         _ => None,
     };
-    let (mut summary, result) = worker.run(stop, &consumed);
+    worker.reloads = Some(rx);
+    worker.reload_stats = reload_stats;
+    let watcher = watcher.with_schemas(Arc::clone(&lock(&worker.stages).schemas));
+    tracing::info!(
+        topics = ?k.topics,
+        group = %k.group_id,
+        routes = cfg.config.routes.len(),
+        "worker started"
+    );
+    let done = AtomicBool::new(false);
+    let (mut summary, result) = std::thread::scope(|scope| {
+        scope.spawn(|| watcher.run(&done, reload));
+        let ran = worker.run(stop, &consumed);
+        done.store(true, Ordering::Relaxed);
+        ran
+    });
     if let Some(g) = generator {
         match g.finish() {
             Ok(n) => summary.generated = Some(n),

@@ -61,6 +61,10 @@ pub struct Summary {
     pub active: Duration,
     /// Messages the embedded generator produced, if it ran.
     pub generated: Option<u64>,
+    /// Hot reloads swapped in.
+    pub reloads: u64,
+    /// Hot reloads refused (the running version kept going).
+    pub reloads_refused: u64,
 }
 
 fn ser_offsets<S: serde::Serializer>(
@@ -120,6 +124,13 @@ impl fmt::Display for Summary {
                 r.dead_lettered,
                 r.skipped,
                 r.files_written
+            )?;
+        }
+        if self.reloads + self.reloads_refused > 0 {
+            writeln!(
+                f,
+                "  reloads       {} swapped in, {} refused",
+                self.reloads, self.reloads_refused
             )?;
         }
         let again: u64 = self.routes.iter().map(|r| r.already_written).sum();

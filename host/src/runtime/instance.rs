@@ -110,10 +110,11 @@ impl Instance {
     /// unparsed. [`Instance::call`] builds on it; conformance checks use it to send input no
     /// host would send.
     pub fn call_raw(&mut self, input: &[u8]) -> Result<Vec<u8>, TransformFailure> {
-        let budget = self.plugin.limits.time_budget;
+        let limits = &self.plugin.limits;
+        let (budget, max_output) = (limits.time_budget, limits.max_output);
         let result = self
             .live()
-            .and_then(|live| call_transform(live, input, budget));
+            .and_then(|live| call_transform(live, input, budget, max_output));
         if matches!(
             result,
             Err(TransformFailure::Trap(_) | TransformFailure::Timeout(_))
@@ -197,6 +198,7 @@ fn instantiate(
             limits,
             tag: format!("{route}/{name}").into(),
             files: files.clone(),
+            logged: 0,
         },
     );
     store.limiter(|s| &mut s.limits);
@@ -252,7 +254,7 @@ fn instantiate(
         let r = init
             .call(&mut live.store, (ptr, len))
             .map_err(|e| TransformFailure::Trap(describe(&e)))?;
-        read_answer(&mut live, r)
+        read_answer(&mut live, r, plugin.limits.max_output)
     })()
     .map_err(|e| {
         init_err(match e {
@@ -270,8 +272,10 @@ fn call_transform(
     live: &mut Live,
     input: &[u8],
     budget: std::time::Duration,
+    max_output: u64,
 ) -> Result<Vec<u8>, TransformFailure> {
     live.store.set_epoch_deadline(ticks(budget));
+    live.store.data_mut().logged = 0;
     let (ptr, len) = copy_in(live, input)?;
     let r = live
         .transform
@@ -279,8 +283,17 @@ fn call_transform(
         .map_err(|e| match e.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => TransformFailure::Timeout(budget),
             _ => TransformFailure::Trap(describe(&e)),
-        })?;
-    read_answer(live, r)
+        });
+    let state = live.store.data();
+    if state.logged > super::MAX_LOG_LINES {
+        tracing::warn!(
+            plugin = %state.tag,
+            "{} more log lines of this call dropped (at most {} per call)",
+            state.logged - super::MAX_LOG_LINES,
+            super::MAX_LOG_LINES
+        );
+    }
+    read_answer(live, r?, max_output)
 }
 
 /// Gets a guest buffer from `weir_alloc` and fills it.
@@ -305,9 +318,13 @@ fn copy_in(live: &mut Live, bytes: &[u8]) -> Result<(i32, i32), TransformFailure
 }
 
 /// Reads a packed answer, or the guest's error message for a negative one. Every pointer and
-/// length the guest returns is bounds-checked against its memory before it is read.
-fn read_answer(live: &mut Live, packed: i64) -> Result<Vec<u8>, TransformFailure> {
+/// length the guest returns is bounds-checked against its memory, and the answer's length
+/// against `max_output`, before anything is copied.
+fn read_answer(live: &mut Live, packed: i64, max_output: u64) -> Result<Vec<u8>, TransformFailure> {
     match abi::unpack(packed) {
+        Some((_, len)) if u64::from(len) > max_output => Err(TransformFailure::BadOutput(format!(
+            "an answer of {len} bytes is over max_output ({max_output} bytes)"
+        ))),
         Some((ptr, len)) => read_guest(live, ptr, len).map_err(TransformFailure::BadOutput),
         None => {
             let r = live

@@ -39,6 +39,9 @@ const EPOCH_TICK: Duration = Duration::from_millis(5);
 const MAX_MODULE_BYTES: usize = 64 << 20;
 /// A guest log line is cut to this many bytes.
 const MAX_LOG_BYTES: u32 = 4096;
+/// Lines a guest may log per call; the rest are counted and dropped, so a plugin can't flood
+/// the worker's logs (or its disk).
+const MAX_LOG_LINES: u32 = 100;
 /// A file granted to a transform (`files:`) may hold at most this many bytes.
 pub const MAX_FILE_BYTES: u64 = 256 << 20;
 
@@ -92,13 +95,45 @@ pub enum RuntimeError {
     },
 }
 
-/// Limits applied to every instance.
-#[derive(Debug, Clone)]
+/// Limits applied to an instance (the runtime's, or a transform's own).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
     /// Wall-clock budget per call.
     pub time_budget: Duration,
     /// Linear-memory cap per instance, in bytes.
     pub memory_limit: u64,
+    /// Largest answer (or manifest) copied out of the guest per call, in bytes.
+    pub max_output: u64,
+    /// How long compiling one module may take.
+    pub compile_timeout: Duration,
+}
+
+impl Limits {
+    /// The limits of `weir.yaml`'s `runtime:` section.
+    pub fn from_config(rt: &crate::config::RuntimeConfig) -> Self {
+        Limits {
+            time_budget: rt.time_budget,
+            memory_limit: rt.memory_limit,
+            max_output: rt.max_output,
+            compile_timeout: rt.compile_timeout,
+        }
+    }
+
+    /// These limits with a transform's own in place of those it sets.
+    pub fn overridden(&self, o: &crate::config::LimitsOverride) -> Self {
+        Limits {
+            time_budget: o.time_budget.unwrap_or(self.time_budget),
+            memory_limit: o.memory_limit.unwrap_or(self.memory_limit),
+            max_output: o.max_output.unwrap_or(self.max_output),
+            compile_timeout: self.compile_timeout,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::from_config(&crate::config::RuntimeConfig::default())
+    }
 }
 
 /// What each instance's store carries.
@@ -108,6 +143,8 @@ pub(crate) struct HostState {
     tag: Arc<str>,
     /// What `weir.read_file` may read.
     files: FileGrants,
+    /// Lines logged in the current call.
+    logged: u32,
 }
 
 /// The files a transform's config grants it (`files: { name: path }`), read once when the
@@ -185,7 +222,17 @@ pub struct Runtime {
     linker: Linker<HostState>,
     limits: Limits,
     cache_dir: Option<PathBuf>,
-    ticker_stop: Arc<AtomicBool>,
+    ticker: Arc<Ticker>,
+}
+
+/// Stops the epoch thread when dropped. The runtime and every plugin hold it: a plugin that
+/// outlives its runtime keeps its time budget.
+struct Ticker(Arc<AtomicBool>);
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 impl Runtime {
@@ -219,7 +266,7 @@ impl Runtime {
             linker,
             limits,
             cache_dir,
-            ticker_stop,
+            ticker: Arc::new(Ticker(ticker_stop)),
         })
     }
 
@@ -267,12 +314,11 @@ impl Runtime {
                 ),
             });
         }
-        let module =
-            cache::compile(&self.engine, bytes, self.cache_dir.as_deref()).map_err(|e| {
-                RuntimeError::Compile {
-                    plugin: name.into(),
-                    message: e,
-                }
+        let module = self
+            .compile_within(bytes)
+            .map_err(|e| RuntimeError::Compile {
+                plugin: name.into(),
+                message: e,
             })?;
         check_exports(name, &module)?;
         let pre = self
@@ -286,13 +332,37 @@ impl Runtime {
             name: name.into(),
             pre,
             limits: self.limits.clone(),
+            _ticker: Arc::clone(&self.ticker),
         })
     }
 }
 
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        self.ticker_stop.store(true, Ordering::Relaxed);
+impl Runtime {
+    /// The runtime's default limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Compiles on a thread of its own, and gives up after `compile_timeout`: a module made to
+    /// stall the compiler can't hold the worker (or a reload) up. Cranelift can't be interrupted,
+    /// so a compilation given up on finishes in the background and is dropped.
+    fn compile_within(&self, bytes: &[u8]) -> Result<Module, String> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let (engine, dir, bytes) = (self.engine.clone(), self.cache_dir.clone(), bytes.to_vec());
+        std::thread::Builder::new()
+            .name("weir-compile".into())
+            .spawn(move || {
+                let _ = tx.send(cache::compile(&engine, &bytes, dir.as_deref()));
+            })
+            .map_err(|e| format!("could not start the compiler thread: {e}"))?;
+        let timeout = self.limits.compile_timeout;
+        match rx.recv_timeout(timeout) {
+            Ok(compiled) => compiled,
+            Err(_) => Err(format!(
+                "compiling took over {} (runtime.compile_timeout)",
+                humantime::format_duration(timeout)
+            )),
+        }
     }
 }
 
@@ -351,6 +421,10 @@ fn check_exports(name: &str, module: &Module) -> Result<(), RuntimeError> {
 
 /// The `weir.log` import: a guest's log line, tagged with its route and plugin.
 fn guest_log(mut caller: Caller<'_, HostState>, level: i32, ptr: i32, len: i32) {
+    caller.data_mut().logged += 1;
+    if caller.data().logged > MAX_LOG_LINES {
+        return;
+    }
     let len = (len as u32).min(MAX_LOG_BYTES) as usize;
     let Some(memory) = caller
         .get_export(abi::exports::MEMORY)
@@ -420,12 +494,21 @@ pub struct Plugin {
     name: String,
     pre: InstancePre<HostState>,
     limits: Limits,
+    _ticker: Arc<Ticker>,
 }
 
 impl Plugin {
     /// The plugin's name as configured.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// This plugin under other limits (a transform's own).
+    pub fn with_limits(&self, limits: Limits) -> Plugin {
+        Plugin {
+            limits,
+            ..self.clone()
+        }
     }
 
     /// A fresh instance for the route `route`, initialized with `params`, that may read `files`.

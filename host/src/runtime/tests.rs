@@ -10,6 +10,7 @@ fn runtime() -> Runtime {
         Limits {
             time_budget: Duration::from_millis(200),
             memory_limit: 64 << 20,
+            ..Limits::default()
         },
         None,
     )
@@ -84,6 +85,10 @@ fn load_builtin(
     params: serde_json::Value,
     files: FileGrants,
 ) -> Result<Instance, RuntimeError> {
+    builtin_plugin(name)?.instantiate("r", &params, files)
+}
+
+fn builtin_plugin(name: &str) -> Result<Plugin, RuntimeError> {
     static RUNTIME: std::sync::OnceLock<Runtime> = std::sync::OnceLock::new();
     static COMPILED: std::sync::Mutex<Vec<(String, Plugin)>> = std::sync::Mutex::new(Vec::new());
     let plugin = {
@@ -98,7 +103,7 @@ fn load_builtin(
             }
         }
     };
-    plugin.instantiate("r", &params, files)
+    Ok(plugin)
 }
 
 fn names(batch: &RecordBatch) -> Vec<String> {
@@ -309,6 +314,7 @@ fn compiled_modules_are_cached() {
     let limits = Limits {
         time_budget: Duration::from_millis(200),
         memory_limit: 64 << 20,
+        ..Limits::default()
     };
     let rt = Runtime::new(limits.clone(), Some(dir.path().to_path_buf())).unwrap();
     rt.load("builtin:filter", Path::new(".")).unwrap();
@@ -483,4 +489,115 @@ fn granted_files_are_read_relative_to_the_config_and_capped() {
         [("fx".to_string(), "big.bin".into())].into();
     let e = FileGrants::read("p", &big, dir.path()).unwrap_err();
     assert!(e.to_string().contains("256 MiB"), "{e}");
+}
+
+/// A batch for `builtin:misbehave`: one row per (behaviour, arg), plus an `ok` row.
+fn behaviours(rows: &[(&str, Option<i64>)]) -> RecordBatch {
+    let b: ArrayRef = Arc::new(StringArray::from_iter_values(
+        rows.iter().map(|r| r.0).chain(["ok"]),
+    ));
+    let a: ArrayRef = Arc::new(Int64Array::from_iter(
+        rows.iter().map(|r| r.1).chain([None]),
+    ));
+    RecordBatch::try_from_iter(vec![("behaviour", b), ("arg", a)]).unwrap()
+}
+
+fn misbehave(limits: Option<Limits>) -> Instance {
+    let mut plugin = builtin_plugin("misbehave").unwrap();
+    if let Some(l) = limits {
+        plugin = plugin.with_limits(l);
+    }
+    plugin
+        .instantiate("r", &serde_json::json!({}), FileGrants::default())
+        .unwrap()
+}
+
+/// Every way `builtin:misbehave` can fail a call fails that call only: the same instance
+/// answers the next batch (re-instantiated after a trap or a timeout).
+#[test]
+fn each_misbehaviour_fails_its_call_and_the_next_call_works() {
+    let mut inst = misbehave(None);
+    let cases: [(&str, Option<i64>, &str); 6] = [
+        ("panic", None, "trapped"),
+        ("loop", None, "time budget"),
+        ("alloc", Some(1 << 30), "trapped"),
+        ("bad_pointer", None, "bad output"),
+        ("fail", None, "batch asked to fail"),
+        ("huge", Some(100 << 20), "trapped"),
+    ];
+    for (behaviour, arg, expect) in cases {
+        let e = inst
+            .call(&behaviours(&[(behaviour, arg)]))
+            .err()
+            .unwrap_or_else(|| panic!("{behaviour} passed"));
+        assert!(e.to_string().contains(expect), "{behaviour}: {e}");
+        let ok = inst.call(&behaviours(&[])).unwrap();
+        assert_eq!(ok.batch.num_rows(), 1, "after {behaviour}");
+    }
+    // A row that fails alone leaves the others; a slow call within budget and a log flood pass.
+    let out = inst
+        .call(&behaviours(&[
+            ("error", None),
+            ("spin", Some(1)),
+            ("log", Some(20_000)),
+        ]))
+        .unwrap();
+    assert_eq!(out.batch.num_rows(), 3);
+    assert_eq!(out.errors.len(), 1);
+    assert!(out.errors[0].1.contains("row asked to fail"));
+}
+
+#[test]
+fn answers_over_max_output_are_refused_before_they_are_copied() {
+    let limits = Limits {
+        max_output: 1 << 20,
+        ..runtime().limits().clone()
+    };
+    let mut inst = misbehave(Some(limits));
+    let e = inst
+        .call(&behaviours(&[("huge", Some(2 << 20))]))
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("over max_output (1048576 bytes)"),
+        "{e}"
+    );
+    let ok = inst.call(&behaviours(&[("huge", Some(1000))])).unwrap();
+    assert_eq!(ok.batch.num_rows(), 2);
+}
+
+#[test]
+fn per_transform_limits_replace_the_runtime_defaults() {
+    let rt = runtime();
+    let o = crate::config::LimitsOverride {
+        time_budget: Some(Duration::from_secs(5)),
+        memory_limit: None,
+        max_output: Some(4096),
+    };
+    let l = rt.limits().overridden(&o);
+    assert_eq!(l.time_budget, Duration::from_secs(5));
+    assert_eq!(l.memory_limit, 64 << 20);
+    assert_eq!(l.max_output, 4096);
+    // 500M spins take longer than the 200ms default budget, not than 30s.
+    let mut slow = misbehave(None);
+    let e = slow.call(&behaviours(&[("spin", Some(500))])).unwrap_err();
+    assert!(matches!(e, TransformFailure::Timeout(_)), "{e}");
+    let mut patient = misbehave(Some(Limits {
+        time_budget: Duration::from_secs(30),
+        ..l
+    }));
+    patient.call(&behaviours(&[("spin", Some(500))])).unwrap();
+}
+
+#[test]
+fn compilation_over_its_time_cap_is_refused() {
+    let rt = Runtime::new(
+        Limits {
+            compile_timeout: Duration::from_nanos(1),
+            ..Limits::default()
+        },
+        None,
+    )
+    .unwrap();
+    let e = rt.load("builtin:filter", Path::new(".")).err().unwrap();
+    assert!(e.to_string().contains("compile_timeout"), "{e}");
 }

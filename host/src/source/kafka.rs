@@ -35,12 +35,19 @@ pub enum SourceError {
 /// to read), `None` where it knows nothing; asked on every assignment.
 pub type Resume = Box<dyn Fn(&[Partition]) -> Result<Vec<Option<i64>>, String> + Send + Sync>;
 
-/// Places newly assigned partitions where [`Resume`] says, and counts assignments, so stages
-/// that cache per-partition state (the Delta sink's stored offsets) know to look again.
+/// Called when partitions are revoked, before they go (`tpl` holds them), with the consumer:
+/// the worker finishes what it can and commits it there.
+pub type OnRevoke = Box<dyn Fn(&BaseConsumer<SourceContext>, &TopicPartitionList) + Send + Sync>;
+
+/// Places newly assigned partitions where [`Resume`] says, counts assignments and revocations,
+/// so stages that cache per-partition state (the Delta sink's stored offsets) know to look
+/// again, and runs the worker's [`OnRevoke`] before partitions go.
 #[derive(Default)]
 pub struct SourceContext {
     assignments: AtomicU64,
+    revocations: AtomicU64,
     resume: Option<Resume>,
+    on_revoke: std::sync::OnceLock<OnRevoke>,
 }
 
 impl ClientContext for SourceContext {}
@@ -71,9 +78,18 @@ impl ConsumerContext for SourceContext {
                 }
             }
             other => {
-                if other != RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS {
+                if other == RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS {
+                    // Unless the assignment is already lost, what is done is committed first,
+                    // so the next owner starts right after it.
+                    if !consumer.assignment_lost() {
+                        if let Some(f) = self.on_revoke.get() {
+                            f(consumer, tpl);
+                        }
+                    }
+                } else {
                     tracing::error!("kafka rebalance: {:?}", other);
                 }
+                self.revocations.fetch_add(1, Ordering::Relaxed);
                 if cooperative {
                     consumer.incremental_unassign(tpl)
                 } else {
@@ -167,8 +183,8 @@ impl KafkaSource {
         }
         let consumer: BaseConsumer<SourceContext> = client
             .create_with_context(SourceContext {
-                assignments: AtomicU64::new(0),
                 resume,
+                ..SourceContext::default()
             })
             .map_err(SourceError::Setup)?;
         let topics: Vec<&str> = cfg.topics.iter().map(String::as_str).collect();
@@ -216,6 +232,18 @@ impl KafkaSource {
     /// How many partition assignments this member has received.
     pub fn assignments(&self) -> u64 {
         self.consumer.context().assignments.load(Ordering::Relaxed)
+    }
+
+    /// How many times partitions were taken from this member.
+    pub fn revocations(&self) -> u64 {
+        self.consumer.context().revocations.load(Ordering::Relaxed)
+    }
+
+    /// Sets what runs before partitions are revoked (once; later calls are ignored).
+    pub fn on_revoke(&self, f: OnRevoke) {
+        if self.consumer.context().on_revoke.set(f).is_err() {
+            tracing::warn!("on_revoke set twice; the first one stays");
+        }
     }
 
     /// Moves every partition this member holds back to `at` (next offset to read), or, for a
