@@ -175,8 +175,6 @@ pub struct Worker {
     until_idle: Option<Duration>,
     /// Partition assignments seen, to tell the sinks when partitions move.
     assignments: u64,
-    /// Revocations seen, to drop what was polled of partitions gone.
-    revocations: u64,
     /// Cleared at shutdown: closing the consumer revokes with nothing left to do.
     revoke_armed: Arc<AtomicBool>,
     /// Checked new versions of the transforms, from the reload watcher.
@@ -327,7 +325,6 @@ impl Worker {
             commit_interval: c.source.kafka.commit_interval,
             until_idle: c.source.kafka.until_idle,
             assignments: 0,
-            revocations: 0,
             revoke_armed: armed,
             reloads: None,
             reload_stats: Arc::default(),
@@ -362,15 +359,7 @@ impl Worker {
                         }
                     }
                 }
-                let mut records: Vec<Record> = polled.iter().map(record).collect();
-                let revocations = self.source.revocations();
-                if revocations != self.revocations {
-                    // Messages polled before a revocation, of partitions now gone: their next
-                    // owner reads them from what was committed at the revocation.
-                    self.revocations = revocations;
-                    let held = self.source.assignment().map_err(PipelineError::Source)?;
-                    records.retain(|r| held.contains(&(r.topic.to_string(), r.partition)));
-                }
+                let records: Vec<Record> = polled.iter().map(record).collect();
                 if records.is_empty() {
                     drop(st);
                     // Idle time counts only once partitions are assigned: joining the group

@@ -39,13 +39,14 @@ pub type Resume = Box<dyn Fn(&[Partition]) -> Result<Vec<Option<i64>>, String> +
 /// the worker finishes what it can and commits it there.
 pub type OnRevoke = Box<dyn Fn(&BaseConsumer<SourceContext>, &TopicPartitionList) + Send + Sync>;
 
-/// Places newly assigned partitions where [`Resume`] says, counts assignments and revocations,
-/// so stages that cache per-partition state (the Delta sink's stored offsets) know to look
+/// Places newly assigned partitions where [`Resume`] says, counts assignments and records
+/// revocations, so stages that cache per-partition state (the Delta sink's stored offsets) know to look
 /// again, and runs the worker's [`OnRevoke`] before partitions go.
 #[derive(Default)]
 pub struct SourceContext {
     assignments: AtomicU64,
-    revocations: AtomicU64,
+    /// Partitions revoked since [`KafkaSource::poll_batch`] last looked.
+    revoked: std::sync::Mutex<Vec<(String, i32)>>,
     resume: Option<Resume>,
     on_revoke: std::sync::OnceLock<OnRevoke>,
 }
@@ -65,8 +66,16 @@ impl ConsumerContext for SourceContext {
             consumer.rebalance_protocol(),
             RebalanceProtocol::Cooperative
         );
+        let parts = || {
+            tpl.elements()
+                .iter()
+                .map(|e| format!("{}/{}", e.topic(), e.partition()))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
         let result = match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                tracing::info!(partitions = %parts(), "partitions assigned");
                 if let Some(resume) = &self.resume {
                     place(consumer, tpl, resume);
                 }
@@ -78,6 +87,7 @@ impl ConsumerContext for SourceContext {
                 }
             }
             other => {
+                tracing::info!(partitions = %parts(), "partitions revoked");
                 if other == RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS {
                     // Unless the assignment is already lost, what is done is committed first,
                     // so the next owner starts right after it.
@@ -89,7 +99,14 @@ impl ConsumerContext for SourceContext {
                 } else {
                     tracing::error!("kafka rebalance: {:?}", other);
                 }
-                self.revocations.fetch_add(1, Ordering::Relaxed);
+                self.revoked
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .extend(
+                        tpl.elements()
+                            .iter()
+                            .map(|e| (e.topic().to_string(), e.partition())),
+                    );
                 if cooperative {
                     consumer.incremental_unassign(tpl)
                 } else {
@@ -198,12 +215,18 @@ impl KafkaSource {
 
     /// Polls until `max_records` messages or `max_wait` have passed. The messages borrow the
     /// consumer's buffers until dropped.
+    ///
+    /// What was polled of a partition before it was revoked is dropped: what was done of it is
+    /// committed at the revocation, and its owner from then on (this member again, or another)
+    /// reads the rest from there.
     pub fn poll_batch(&self) -> Vec<BorrowedMessage<'_>> {
         let deadline = Instant::now() + self.max_wait;
         let mut out = Vec::new();
         while out.len() < self.max_records {
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.consumer.poll(left) {
+            let polled = self.consumer.poll(left);
+            self.drop_revoked(&mut out);
+            match polled {
                 Some(Ok(m)) => out.push(m),
                 Some(Err(e)) => tracing::warn!("kafka: {e}"),
                 None => break,
@@ -213,6 +236,20 @@ impl KafkaSource {
             }
         }
         out
+    }
+
+    fn drop_revoked(&self, out: &mut Vec<BorrowedMessage<'_>>) {
+        let revoked = std::mem::take(
+            &mut *self
+                .consumer
+                .context()
+                .revoked
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        if !revoked.is_empty() {
+            out.retain(|m| !revoked.contains(&(m.topic().to_string(), m.partition())));
+        }
     }
 
     /// Whether this member holds any partition.
@@ -232,11 +269,6 @@ impl KafkaSource {
     /// How many partition assignments this member has received.
     pub fn assignments(&self) -> u64 {
         self.consumer.context().assignments.load(Ordering::Relaxed)
-    }
-
-    /// How many times partitions were taken from this member.
-    pub fn revocations(&self) -> u64 {
-        self.consumer.context().revocations.load(Ordering::Relaxed)
     }
 
     /// Sets what runs before partitions are revoked (once; later calls are ignored).
