@@ -60,6 +60,11 @@ fn input(n: usize) -> Input {
 }
 
 fn config(brokers: &str, out: &Path, until_idle: Option<&str>) -> String {
+    config_with(brokers, out, until_idle, "")
+}
+
+/// The config with more consumer `settings` (`, key: "value"` each).
+fn config_with(brokers: &str, out: &Path, until_idle: Option<&str>, settings: &str) -> String {
     let idle = until_idle
         .map(|d| format!("    until_idle: {d}\n"))
         .unwrap_or_default();
@@ -72,7 +77,7 @@ fn config(brokers: &str, out: &Path, until_idle: Option<&str>) -> String {
     batch: {{ max_records: 1000, max_wait: 50ms }}
     commit_interval: 500ms
     # A killed member holds its partitions until its session times out: keep that short here.
-    settings: {{ session.timeout.ms: "6000", heartbeat.interval.ms: "500" }}
+    settings: {{ session.timeout.ms: "6000", heartbeat.interval.ms: "500"{settings} }}
 {idle}decode:
   schemas:
     orders: {{ fields: {{ id: utf8, amount: float64 }} }}
@@ -161,7 +166,13 @@ fn produce_over(cluster: &Cluster, input: &Input, secs: usize) -> std::thread::J
 
 /// A last run that drains what is left and exits when idle.
 fn drain(work: &Workdir, brokers: &str, out: &Path, run: usize) {
-    let cfg = work.write_config(&config(brokers, out, Some("5s")));
+    drain_with(work, brokers, out, run, "")
+}
+
+/// [`drain`] with more consumer settings (the group's assignment strategy must match).
+fn drain_with(work: &Workdir, brokers: &str, out: &Path, run: usize, settings: &str) {
+    // Generous: Tansu (a debug build on SQLite) can take seconds to answer the first fetch.
+    let cfg = work.write_config(&config_with(brokers, out, Some("20s"), settings));
     let mut child = work.spawn(&cfg, run);
     let status = work.wait(&mut child, run, Duration::from_secs(300));
     assert!(status.success(), "{}", work.logs(run));
@@ -229,12 +240,25 @@ fn sigterm_under_load_loses_and_duplicates_nothing() {
 /// revocation commits what is done before the partitions move, and nothing is lost.
 #[test]
 fn workers_joining_and_leaving_lose_nothing() {
+    join_and_leave("eager (range) assignment", "");
+}
+
+/// The same with cooperative-sticky assignment: only the partitions that move are revoked.
+#[test]
+fn workers_joining_and_leaving_cooperatively_lose_nothing() {
+    join_and_leave(
+        "cooperative-sticky assignment",
+        r#", partition.assignment.strategy: "cooperative-sticky""#,
+    );
+}
+
+fn join_and_leave(what: &str, settings: &str) {
     let cluster = Cluster::tansu_with_partitions(&TOPICS, PARTITIONS);
     let work = Workdir::new();
     let out = work.path().join("orders");
     let input = input(env_or("WEIR_FAULT_MESSAGES", 20_000));
     let producer = produce_over(&cluster, &input, 40);
-    let cfg = work.write_config(&config(&cluster.brokers(), &out, None));
+    let cfg = work.write_config(&config_with(&cluster.brokers(), &out, None, settings));
     let mut running: Vec<(usize, Child)> = Vec::new();
     let pause = Duration::from_secs(5);
     // Join 1, 2, 3; leave 1; join 4; leave 2; leave 3; then 4 alone.
@@ -264,7 +288,7 @@ fn workers_joining_and_leaving_lose_nothing() {
         signal(&child, "TERM");
         assert!(work.wait(&mut child, r, Duration::from_secs(90)).success());
     }
-    drain(&work, &cluster.brokers(), &out, 5);
+    drain_with(&work, &cluster.brokers(), &out, 5, settings);
     let revoked = (1..=4)
         .map(|r| work.logs(r).matches("what was done is committed").count())
         .sum::<usize>();
@@ -273,7 +297,7 @@ fn workers_joining_and_leaving_lose_nothing() {
         &cluster,
         &out,
         &input,
-        &format!("3 workers joining and leaving ({revoked} revocations committed)"),
+        &format!("3 workers joining and leaving, {what} ({revoked} revocations committed)"),
     );
     // Duplicates are not asserted: Tansu 0.6 sometimes completes a rebalance before every
     // member has rejoined, so two members briefly hold one partition (the workers' "partitions

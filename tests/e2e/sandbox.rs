@@ -254,8 +254,9 @@ fn count(logs: &str, needle: &str) -> usize {
 }
 
 /// 100 hot reloads while messages flow, a third of them broken versions (params the plugin
-/// refuses, a file that is not wasm): every good one is swapped in, every broken one refused
-/// while the running version goes on, and each message is written exactly once.
+/// refuses, a file that is not wasm), then a change only a restart can apply: every good one is
+/// swapped in, every other refused while the running version goes on, and each message is
+/// written exactly once.
 #[test]
 fn hot_reloads_under_load_lose_and_duplicate_nothing() {
     let cluster = Cluster::new(&["orders", "weir-dlq"]);
@@ -322,13 +323,25 @@ fn hot_reloads_under_load_lose_and_duplicate_nothing() {
         }
         wait_for("reloaded", ok, &format!("repair after {i}"));
     }
+    // A change that needs a restart is refused, naming the key.
+    let bad = count(&work.logs(1), "reload refused");
+    let restart_only = filter_yaml(&brokers, &out, good[params])
+        .replace("commit_interval: 200ms", "commit_interval: 300ms");
+    replace_file(&cfg, restart_only.as_bytes());
+    wait_for("reload refused", bad, "a restart-only change");
+    assert!(
+        work.logs(1)
+            .contains("`source.kafka.commit_interval` changed, and only transforms"),
+        "{}",
+        work.logs(1)
+    );
     producing.join().unwrap();
     let status = work.wait(&mut child, 1, Duration::from_secs(120));
     assert!(status.success(), "{}", work.logs(1));
     assert_eq!(parquet_column(&out, "id"), big, "every row once");
     assert_eq!(work.committed_total(1), messages.len() as i64);
     let s = work.summary(1);
-    assert_eq!(s["reloads_refused"], 33, "{s}");
+    assert_eq!(s["reloads_refused"], 34, "{s}");
     assert!(s["reloads"].as_u64().unwrap() >= 67 + 33, "{s}");
     assert_eq!(s["dead_lettered"], 0, "{s}");
 }

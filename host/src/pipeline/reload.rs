@@ -78,6 +78,8 @@ pub(crate) struct Watcher<'a> {
     running: LoadedConfig,
     /// `running`'s files' stamps when it was loaded: what differs from them changed.
     applied: Stamps,
+    /// `running`'s config without what a reload may change (see [`shape`]).
+    shape: serde_json::Value,
     schemas: Schemas,
     tx: SyncSender<Prepared>,
     stats: Arc<ReloadStats>,
@@ -95,6 +97,11 @@ impl<'a> Watcher<'a> {
             runtime,
             running: running.clone(),
             applied: stamps(running),
+            // Null (compared unequal to any config) only if the file just loaded can't be read.
+            shape: std::fs::read_to_string(&running.file)
+                .ok()
+                .and_then(|text| shape_of(&text).ok())
+                .unwrap_or_default(),
             schemas: Schemas::default(),
             tx,
             stats,
@@ -142,12 +149,13 @@ impl<'a> Watcher<'a> {
         let _span = tracing::info_span!("reload", trigger = why).entered();
         match self.prepare(forced) {
             Ok(None) => tracing::info!("nothing to reload"),
-            Ok(Some((prepared, config))) => {
+            Ok(Some((prepared, config, shape))) => {
                 tracing::info!(what = %prepared.what, "new version checked; swapping it in between batches");
                 if self.tx.send(prepared).is_err() {
                     return false;
                 }
                 self.running = config;
+                self.shape = shape;
                 self.applied = stamps(&self.running);
             }
             Err(e) => {
@@ -159,9 +167,16 @@ impl<'a> Watcher<'a> {
     }
 
     /// Reads the config, builds and checks what changed. `forced` rebuilds every route.
-    fn prepare(&self, forced: bool) -> Result<Option<(Prepared, LoadedConfig)>, String> {
-        let new = LoadedConfig::load(&self.running.file).map_err(|e| e.to_string())?;
-        if let Some(key) = first_difference(&shape(&self.running)?, &shape(&new)?) {
+    fn prepare(
+        &self,
+        forced: bool,
+    ) -> Result<Option<(Prepared, LoadedConfig, serde_json::Value)>, String> {
+        // One read of the file for both, so they can't see two versions of it.
+        let file = &self.running.file;
+        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let new = LoadedConfig::from_str(&text, file).map_err(|e| e.to_string())?;
+        let new_shape = shape_of(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+        if let Some(key) = first_difference(&self.shape, &new_shape) {
             return Err(format!(
                 "`{key}` changed, and only transforms, on_error and runtime limits reload; \
                  restart the worker to apply it"
@@ -222,7 +237,7 @@ impl<'a> Watcher<'a> {
             routes,
             what: what.join("; "),
         };
-        Ok(Some((prepared, new)))
+        Ok(Some((prepared, new, new_shape)))
     }
 }
 
@@ -264,12 +279,9 @@ fn route_files(cfg: &LoadedConfig, route: usize) -> Vec<PathBuf> {
     files
 }
 
-/// The config as a tree, without what a reload may change.
-fn shape(cfg: &LoadedConfig) -> Result<serde_json::Value, String> {
-    let text =
-        std::fs::read_to_string(&cfg.file).map_err(|e| format!("{}: {e}", cfg.file.display()))?;
-    let mut v: serde_json::Value =
-        serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", cfg.file.display()))?;
+/// A config's text as a tree, without what a reload may change.
+fn shape_of(text: &str) -> Result<serde_json::Value, String> {
+    let mut v: serde_json::Value = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
     if let Some(routes) = v.get_mut("routes").and_then(|r| r.as_array_mut()) {
         for r in routes.iter_mut().filter_map(|r| r.as_object_mut()) {
             r.remove("transforms");
@@ -336,5 +348,19 @@ mod tests {
         assert_eq!(first_difference(&a, &d).as_deref(), Some("routes"));
         let e = json!({"source": {"kafka": {"topics": ["a"]}}});
         assert_eq!(first_difference(&a, &e).as_deref(), Some("routes"));
+    }
+
+    #[test]
+    fn the_shape_leaves_out_what_reloads() {
+        let a = "routes:\n  - match: x\n    transforms: [{plugin: a.wasm}]\n    sink: {parquet: {path: o}}\n\
+                 errors: {on_transform_error: dead_letter}\nruntime: {time_budget: 1s, cache_dir: c}\n";
+        let b = "routes:\n  - match: x\n    on_error: skip\n    sink: {parquet: {path: o}}\n\
+                 errors: {on_transform_error: stop}\nruntime: {time_budget: 2s, cache_dir: c}\n";
+        assert_eq!(shape_of(a).unwrap(), shape_of(b).unwrap());
+        let c = a.replace("path: o", "path: p");
+        assert_eq!(
+            first_difference(&shape_of(a).unwrap(), &shape_of(&c).unwrap()).as_deref(),
+            Some("routes[0].sink.parquet.path")
+        );
     }
 }

@@ -112,9 +112,15 @@ impl Instance {
     pub fn call_raw(&mut self, input: &[u8]) -> Result<Vec<u8>, TransformFailure> {
         let limits = &self.plugin.limits;
         let (budget, max_output) = (limits.time_budget, limits.max_output);
-        let result = self
-            .live()
-            .and_then(|live| call_transform(live, input, budget, max_output));
+        let fuel = self.plugin.interruption == super::Interruption::Fuel;
+        let result = self.live().and_then(|live| {
+            if fuel {
+                live.store
+                    .set_fuel(super::BENCH_FUEL)
+                    .map_err(|e| TransformFailure::Trap(describe(&e)))?;
+            }
+            call_transform(live, input, budget, max_output)
+        });
         if matches!(
             result,
             Err(TransformFailure::Trap(_) | TransformFailure::Timeout(_))
@@ -204,6 +210,12 @@ fn instantiate(
     store.limiter(|s| &mut s.limits);
     store.epoch_deadline_trap();
     store.set_epoch_deadline(ticks(plugin.limits.time_budget));
+    let fuel = plugin.interruption == super::Interruption::Fuel;
+    if fuel {
+        store
+            .set_fuel(super::BENCH_FUEL)
+            .map_err(|e| abi_err(describe(&e)))?;
+    }
     let instance = plugin
         .pre
         .instantiate(&mut store)
@@ -281,7 +293,7 @@ fn call_transform(
         .transform
         .call(&mut live.store, (ptr, len))
         .map_err(|e| match e.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => TransformFailure::Timeout(budget),
+            Some(Trap::Interrupt | Trap::OutOfFuel) => TransformFailure::Timeout(budget),
             _ => TransformFailure::Trap(describe(&e)),
         });
     let state = live.store.data();

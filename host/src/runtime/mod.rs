@@ -95,6 +95,24 @@ pub enum RuntimeError {
     },
 }
 
+/// How a call's time budget is enforced. weir runs with [`Interruption::Epoch`] (see
+/// `docs/SANDBOX.md`); the others exist so that `benches/interruption.rs` can measure what each
+/// one costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interruption {
+    /// A ticker thread advances the engine's epoch every few milliseconds; a call traps once its
+    /// deadline in ticks has passed. The budget is wall-clock time.
+    Epoch,
+    /// Fuel: every call gets a fixed (very large) amount, spent per instruction. Measured only.
+    Fuel,
+    /// No time budget at all. Measured only.
+    Off,
+}
+
+/// Fuel given to each call under [`Interruption::Fuel`]: never the limit, since only the cost of
+/// counting is measured.
+pub(crate) const BENCH_FUEL: u64 = u64::MAX / 2;
+
 /// Limits applied to an instance (the runtime's, or a transform's own).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
@@ -223,6 +241,7 @@ pub struct Runtime {
     limits: Limits,
     cache_dir: Option<PathBuf>,
     ticker: Arc<Ticker>,
+    interruption: Interruption,
 }
 
 /// Stops the epoch thread when dropped. The runtime and every plugin hold it: a plugin that
@@ -238,8 +257,18 @@ impl Drop for Ticker {
 impl Runtime {
     /// An engine with epoch interruption, and the ticker thread that drives it.
     pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Self, RuntimeError> {
+        Self::with_interruption(limits, cache_dir, Interruption::Epoch)
+    }
+
+    /// A runtime whose calls are bounded by `interruption` (benchmarks compare them).
+    pub fn with_interruption(
+        limits: Limits,
+        cache_dir: Option<PathBuf>,
+        interruption: Interruption,
+    ) -> Result<Self, RuntimeError> {
         let mut config = Config::new();
-        config.epoch_interruption(true);
+        config.epoch_interruption(interruption == Interruption::Epoch);
+        config.consume_fuel(interruption == Interruption::Fuel);
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
         let engine = Engine::new(&config).map_err(|e| RuntimeError::Engine(e.to_string()))?;
         let mut linker = Linker::new(&engine);
@@ -267,6 +296,7 @@ impl Runtime {
             limits,
             cache_dir,
             ticker: Arc::new(Ticker(ticker_stop)),
+            interruption,
         })
     }
 
@@ -332,6 +362,7 @@ impl Runtime {
             name: name.into(),
             pre,
             limits: self.limits.clone(),
+            interruption: self.interruption,
             _ticker: Arc::clone(&self.ticker),
         })
     }
@@ -494,6 +525,7 @@ pub struct Plugin {
     name: String,
     pre: InstancePre<HostState>,
     limits: Limits,
+    interruption: Interruption,
     _ticker: Arc<Ticker>,
 }
 
