@@ -28,7 +28,7 @@ use arrow_buffer::OffsetBuffer;
 use arrow_schema::{DataType, Field, Fields};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use weir::runtime::{FileGrants, Limits, Runtime};
-use weir_guest_sdk::{abi, testing, Transform};
+use weir_guest_sdk::testing;
 
 const SIZES: [usize; 2] = [10_000, 100_000];
 
@@ -124,14 +124,6 @@ fn weir_rows(batch: &RecordBatch) -> Vec<weir_expr::Value> {
     weir_expr::to_values(&StructArray::from(batch.clone())).unwrap()
 }
 
-/// Runs a plugin natively exactly as the host applies it, without the sandbox and the IPC.
-fn native<T: Transform>(t: &mut T, batch: &RecordBatch) -> usize {
-    let manifest = testing::manifest(t);
-    let input = abi::project_reads(batch, manifest.reads.as_deref()).unwrap();
-    let out = t.transform(input).unwrap();
-    abi::apply(batch, out, &manifest).unwrap().batch.num_rows()
-}
-
 fn main() {
     let (mut c, dir) = common::criterion(Duration::from_secs(2));
     let runtime = Runtime::new(
@@ -155,14 +147,14 @@ fn main() {
                 "filter" => {
                     let mut t = testing::init::<weir_plugin_filter::Filter>(&params_text).unwrap();
                     group.bench_with_input(BenchmarkId::new("native", n), batch, |b, batch| {
-                        b.iter(|| native(&mut t, batch))
+                        b.iter(|| common::native(&mut t, batch))
                     });
                 }
                 _ => {
                     let mut t =
                         testing::init::<weir_plugin_project::Project>(&params_text).unwrap();
                     group.bench_with_input(BenchmarkId::new("native", n), batch, |b, batch| {
-                        b.iter(|| native(&mut t, batch))
+                        b.iter(|| common::native(&mut t, batch))
                     });
                 }
             }
@@ -220,7 +212,7 @@ fn threshold(c: &mut Criterion, runtime: &Runtime, batches: &[RecordBatch]) {
         group.throughput(Throughput::Elements(n as u64));
         let mut t = testing::init::<weir_plugin_filter::Filter>(&rust_params.to_string()).unwrap();
         group.bench_with_input(BenchmarkId::new("rust-native", n), batch, |b, batch| {
-            b.iter(|| native(&mut t, batch))
+            b.iter(|| common::native(&mut t, batch))
         });
         for (variant, spec, params) in [
             ("rust-wasm", "builtin:filter".to_string(), &rust_params),

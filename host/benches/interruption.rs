@@ -22,7 +22,7 @@ use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, StructArray}
 use arrow_schema::{DataType, Field};
 use criterion::{BenchmarkId, Throughput};
 use weir::runtime::{FileGrants, Interruption, Limits, Runtime};
-use weir_guest_sdk::{abi, testing, Transform};
+use weir_guest_sdk::testing;
 
 const ROWS: usize = 10_000;
 
@@ -71,14 +71,6 @@ fn orders(n: usize) -> RecordBatch {
     .unwrap()
 }
 
-/// Runs a plugin natively exactly as the host applies it, without the sandbox and the IPC.
-fn native<T: Transform>(t: &mut T, batch: &RecordBatch) -> usize {
-    let manifest = testing::manifest(t);
-    let input = abi::project_reads(batch, manifest.reads.as_deref()).unwrap();
-    let out = t.transform(input).unwrap();
-    abi::apply(batch, out, &manifest).unwrap().batch.num_rows()
-}
-
 fn main() {
     let (mut c, dir) = common::criterion(Duration::from_secs(3));
     let limits = Limits {
@@ -100,12 +92,12 @@ fn main() {
         if case == "filter" {
             let mut t = testing::init::<weir_plugin_filter::Filter>(params).unwrap();
             group.bench_with_input(BenchmarkId::new("native", ROWS), &batch, |b, batch| {
-                b.iter(|| native(&mut t, batch))
+                b.iter(|| common::native(&mut t, batch))
             });
         } else {
             let mut t = testing::init::<weir_plugin_project::Project>(params).unwrap();
             group.bench_with_input(BenchmarkId::new("native", ROWS), &batch, |b, batch| {
-                b.iter(|| native(&mut t, batch))
+                b.iter(|| common::native(&mut t, batch))
             });
         }
         let params: serde_json::Value = serde_json::from_str(params).unwrap();

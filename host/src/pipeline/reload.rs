@@ -21,7 +21,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -134,7 +134,7 @@ impl<'a> Watcher<'a> {
             previous = now.clone();
             if forced || settled {
                 let why = if forced { "SIGHUP" } else { "files changed" };
-                if !self.attempt(why, forced) {
+                if !self.attempt(why, forced, done) {
                     return;
                 }
                 // A refused version is not tried again until a file changes again.
@@ -144,15 +144,25 @@ impl<'a> Watcher<'a> {
         }
     }
 
-    /// One reload; false when the worker is gone.
-    fn attempt(&mut self, why: &str, forced: bool) -> bool {
+    /// One reload; false when the worker is gone or done.
+    fn attempt(&mut self, why: &str, forced: bool, done: &AtomicBool) -> bool {
         let _span = tracing::info_span!("reload", trigger = why).entered();
         match self.prepare(forced) {
             Ok(None) => tracing::info!("nothing to reload"),
             Ok(Some((prepared, config, shape))) => {
                 tracing::info!(what = %prepared.what, "new version checked; swapping it in between batches");
-                if self.tx.send(prepared).is_err() {
-                    return false;
+                // Not a blocking send: a worker that has stopped never takes it, and the worker's
+                // end waits for this thread.
+                let mut prepared = prepared;
+                loop {
+                    match self.tx.try_send(prepared) {
+                        Ok(()) => break,
+                        Err(TrySendError::Full(p)) if !done.load(Ordering::Relaxed) => {
+                            prepared = p;
+                            std::thread::sleep(Duration::from_millis(10));
+                        }
+                        Err(_) => return false,
+                    }
                 }
                 self.running = config;
                 self.shape = shape;
