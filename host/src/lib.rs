@@ -15,6 +15,7 @@ pub mod authoring;
 pub mod config;
 pub mod decode;
 pub mod eval;
+pub mod metrics;
 pub mod offsets;
 pub mod pipeline;
 pub mod registry;

@@ -39,6 +39,17 @@ pub struct Config {
     /// and the Kafka sink's Avro encoding (register or look up by subject).
     #[serde(default)]
     pub schema_registry: Option<crate::registry::RegistryConfig>,
+    /// The Prometheus endpoint (`/metrics`, `/healthz`, `/readyz`); none when left out.
+    #[serde(default)]
+    pub metrics: Option<MetricsConfig>,
+}
+
+/// The metrics section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address to serve on, e.g. `0.0.0.0:9464` (port 0: any free port, logged).
+    pub listen: String,
 }
 
 /// The source section.

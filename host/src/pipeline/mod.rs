@@ -11,11 +11,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::Histogram;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::{Config, ErrorPolicy, LoadedConfig, RouteConfig, SinkConfig, SinkFormat};
 use crate::decode::{Decoder, TypedBatch};
+use crate::metrics::{DeadLetterLabels, Metrics, StageLabels};
 use crate::offsets::{OffsetTracker, Partition, Progress, WriteFailed};
 use crate::registry::RegistryClient;
 use crate::route::{run_chain, Router};
@@ -92,6 +95,9 @@ pub enum PipelineError {
 
 struct RouteState {
     stages: Vec<Instance>,
+    /// The route's counters, and what of `stats` they already hold.
+    counters: RouteCounters,
+    exported: RouteStats,
     /// What a failed batch does (`on_error`, else `errors.on_transform_error`).
     policy: ErrorPolicy,
     /// The schema of the last batch routed here, for the reload check.
@@ -112,6 +118,8 @@ struct Stages {
     schemas: reload::Schemas,
     /// An error met in the revocation hook, reported by the worker after the poll.
     deferred: Option<PipelineError>,
+    metrics: Arc<Metrics>,
+    timers: StageTimers,
     consumed: u64,
     decode_failures: u64,
     unrouted: u64,
@@ -177,6 +185,7 @@ pub struct Worker {
     assignments: u64,
     /// Cleared at shutdown: closing the consumer revokes with nothing left to do.
     revoke_armed: Arc<AtomicBool>,
+    metrics: Arc<Metrics>,
     /// Checked new versions of the transforms, from the reload watcher.
     reloads: Option<std::sync::mpsc::Receiver<reload::Prepared>>,
     reload_stats: Arc<ReloadStats>,
@@ -222,6 +231,7 @@ impl Worker {
             None
         };
         let transforms = load_transforms(cfg, runtime).map_err(PipelineError::Plugin)?;
+        let metrics = Arc::new(Metrics::new());
         let mut routes = Vec::new();
         for (r, stages) in c.routes.iter().zip(transforms) {
             let name = r.display_name().to_string();
@@ -269,8 +279,14 @@ impl Worker {
                     return Err(PipelineError::Setup("no producer for a Kafka sink".into()))
                 }
             };
+            let mut stages = stages;
+            for s in &mut stages {
+                s.set_metrics(metrics.calls(&name, s.plugin_name()));
+            }
             routes.push(RouteState {
                 stages,
+                counters: RouteCounters::new(&metrics, &name),
+                exported: RouteStats::default(),
                 policy: r.on_error.unwrap_or(c.errors.on_transform_error),
                 schema: None,
                 sink,
@@ -292,6 +308,8 @@ impl Worker {
             _ => None,
         };
         let stages = Stages {
+            timers: StageTimers::new(&metrics),
+            metrics: Arc::clone(&metrics),
             decoder: Decoder::new(cfg, registry).map_err(PipelineError::Setup)?,
             router: Router::new(c.routes.iter().map(|r| r.match_type.as_str()))
                 .map_err(|e| PipelineError::Setup(e.to_string()))?,
@@ -326,6 +344,7 @@ impl Worker {
             until_idle: c.source.kafka.until_idle,
             assignments: 0,
             revoke_armed: armed,
+            metrics,
             reloads: None,
             reload_stats: Arc::default(),
         })
@@ -350,6 +369,9 @@ impl Worker {
                 if let Some(e) = st.deferred.take() {
                     return Err(e);
                 }
+                let held = self.source.has_assignment();
+                self.metrics.assigned.set(i64::from(held));
+                crate::metrics::READY.store(held, Ordering::Relaxed);
                 let assignments = self.source.assignments();
                 if assignments != self.assignments {
                     self.assignments = assignments;
@@ -400,6 +422,11 @@ impl Worker {
         (summary, result.and(shutdown))
     }
 
+    /// The worker's metrics.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        Arc::clone(&self.metrics)
+    }
+
     /// Swaps in the transforms the reload watcher has checked, between two batches.
     fn swap_reloaded(&mut self) {
         let Some(rx) = &self.reloads else { return };
@@ -412,6 +439,10 @@ impl Worker {
                 route.policy = policy;
             }
             self.reload_stats.applied.fetch_add(1, Ordering::Relaxed);
+            self.metrics
+                .reloads
+                .get_or_create(&crate::metrics::OutcomeLabels { outcome: "applied" })
+                .inc();
             tracing::info!(what = %p.what, "reloaded");
         }
     }
@@ -493,6 +524,55 @@ impl Worker {
     }
 }
 
+/// Each stage's time-per-batch histogram, resolved once.
+struct StageTimers {
+    decode: Histogram,
+    transform: Histogram,
+    sink: Histogram,
+}
+
+impl StageTimers {
+    fn new(m: &Metrics) -> Self {
+        let get = |stage| m.stage_seconds.get_or_create_owned(&StageLabels { stage });
+        StageTimers {
+            decode: get("decode"),
+            transform: get("transform"),
+            sink: get("sink"),
+        }
+    }
+}
+
+/// A route's counters, resolved once; they follow its [`RouteStats`] after each batch.
+struct RouteCounters {
+    messages: Counter,
+    rows_out: Counter,
+    filtered: Counter,
+    skipped: Counter,
+}
+
+impl RouteCounters {
+    fn new(m: &Metrics, route: &str) -> Self {
+        RouteCounters {
+            messages: Metrics::route(&m.route_messages, route),
+            rows_out: Metrics::route(&m.route_rows_out, route),
+            filtered: Metrics::route(&m.route_filtered, route),
+            skipped: Metrics::route(&m.route_skipped, route),
+        }
+    }
+}
+
+impl RouteState {
+    /// Adds to the counters what `stats` gained since the last call.
+    fn export(&mut self) {
+        let (s, e, c) = (&self.stats, &mut self.exported, &self.counters);
+        c.messages.inc_by(s.messages_in - e.messages_in);
+        c.rows_out.inc_by(s.rows_out - e.rows_out);
+        c.filtered.inc_by(s.filtered - e.filtered);
+        c.skipped.inc_by(s.skipped - e.skipped);
+        *e = s.clone();
+    }
+}
+
 /// The stages, locked: by the worker between polls, and by the revocation hook inside one.
 fn lock(stages: &Mutex<Stages>) -> MutexGuard<'_, Stages> {
     stages.lock().unwrap_or_else(PoisonError::into_inner)
@@ -549,6 +629,7 @@ impl Stages {
             }
             commit(&tpl).map_err(PipelineError::Source)?;
             self.tracker.committed(&offsets);
+            self.metrics.commits.inc();
             tracing::debug!(partitions = offsets.len(), "offsets committed");
         }
         advanced.map_err(PipelineError::Write)
@@ -606,8 +687,18 @@ impl Stages {
             .collect();
         let progress = self.tracker.begin(highest);
         self.consumed += records.len() as u64;
+        self.metrics.consumed.inc_by(records.len() as u64);
+        self.metrics.consumed_bytes.inc_by(
+            records
+                .iter()
+                .map(|r| r.value.map_or(0, <[u8]>::len) as u64)
+                .sum(),
+        );
+        self.metrics.batch_messages.observe(records.len() as f64);
+        let t = Instant::now();
 
         let decoded = tracing::debug_span!("decode").in_scope(|| self.decoder.decode(records));
+        self.timers.decode.observe(t.elapsed().as_secs_f64());
         if let Some(reason) = decoded.fatal {
             return Err(PipelineError::Registry(reason));
         }
@@ -671,8 +762,10 @@ impl Stages {
                 }
             }
             let span = tracing::debug_span!("route", route = %route.stats.name, rows = typed.records.len());
+            let t = Instant::now();
             let chained =
                 span.in_scope(|| run_chain(&mut route.stages, typed.batch, &typed.records));
+            self.timers.transform.observe(t.elapsed().as_secs_f64());
             match chained {
                 Ok(out) => {
                     // Rows that failed alone follow the policy too; `stop` stops before the
@@ -691,7 +784,10 @@ impl Stages {
                         route.stats.rows_out += out.batch.num_rows() as u64;
                         let _sink =
                             tracing::debug_span!("sink", rows = out.batch.num_rows()).entered();
-                        match route.sink.write(&typed.type_name, &out.batch, &progress) {
+                        let t = Instant::now();
+                        let written = route.sink.write(&typed.type_name, &out.batch, &progress);
+                        self.timers.sink.observe(t.elapsed().as_secs_f64());
+                        match written {
                             Ok(()) => {}
                             Err(SinkError::Reject(error)) => {
                                 // Not written: the batch's messages take the error policy's way.
@@ -762,6 +858,9 @@ impl Stages {
             }
         }
         OffsetTracker::seal(&progress);
+        for r in &mut self.routes {
+            r.export();
+        }
         Ok(())
     }
 
@@ -817,6 +916,13 @@ impl Stages {
             });
         };
         self.dead_lettered += 1;
+        self.metrics
+            .dead_letters
+            .get_or_create(&DeadLetterLabels {
+                stage: why.stage.to_string(),
+                route: why.route.unwrap_or_default().to_string(),
+            })
+            .inc();
         dl.send(r, why, progress)
             .map_err(|cause| PipelineError::Sink {
                 route: "dead_letter".into(),
@@ -927,7 +1033,20 @@ pub fn run_config(
     };
     worker.reloads = Some(rx);
     worker.reload_stats = reload_stats;
-    let watcher = watcher.with_schemas(Arc::clone(&lock(&worker.stages).schemas));
+    let watcher = watcher
+        .with_schemas(Arc::clone(&lock(&worker.stages).schemas))
+        .with_metrics(worker.metrics());
+    if let Some(m) = &cfg.config.metrics {
+        if let Err(e) = crate::metrics::serve(worker.metrics(), &m.listen) {
+            return (
+                None,
+                Err(PipelineError::Setup(format!(
+                    "metrics.listen {}: {e}",
+                    m.listen
+                ))),
+            );
+        }
+    }
     tracing::info!(
         topics = ?k.topics,
         group = %k.group_id,

@@ -83,6 +83,7 @@ pub(crate) struct Watcher<'a> {
     schemas: Schemas,
     tx: SyncSender<Prepared>,
     stats: Arc<ReloadStats>,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl<'a> Watcher<'a> {
@@ -105,6 +106,15 @@ impl<'a> Watcher<'a> {
             schemas: Schemas::default(),
             tx,
             stats,
+            metrics: None,
+        }
+    }
+
+    /// Where refused reloads are counted for Prometheus.
+    pub(crate) fn with_metrics(self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        Watcher {
+            metrics: Some(metrics),
+            ..self
         }
     }
 
@@ -170,6 +180,11 @@ impl<'a> Watcher<'a> {
             }
             Err(e) => {
                 self.stats.refused.fetch_add(1, Ordering::Relaxed);
+                if let Some(m) = &self.metrics {
+                    m.reloads
+                        .get_or_create(&crate::metrics::OutcomeLabels { outcome: "refused" })
+                        .inc();
+                }
                 tracing::error!("reload refused, the running version keeps going: {e}");
             }
         }

@@ -54,6 +54,39 @@ pub struct Instance {
     live: Option<Live>,
     /// The input IPC stream, reused across calls.
     scratch: Vec<u8>,
+    /// Where calls are timed and failures counted, when the worker exports metrics.
+    metrics: Option<CallMetrics>,
+}
+
+/// One instance's metric handles (resolved once, so a call only observes).
+#[derive(Clone)]
+pub struct CallMetrics {
+    /// Time per call.
+    pub seconds: prometheus_client::metrics::histogram::Histogram,
+    /// The instance's linear memory after each call.
+    pub memory: prometheus_client::metrics::gauge::Gauge,
+    /// Failed calls by kind.
+    pub failures: prometheus_client::metrics::family::Family<
+        crate::metrics::FailureLabels,
+        prometheus_client::metrics::counter::Counter,
+    >,
+    /// The labels of this instance's failures, but the kind.
+    pub route: String,
+    /// The plugin.
+    pub plugin: String,
+}
+
+impl TransformFailure {
+    /// A short name of the kind, for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TransformFailure::Trap(_) => "trap",
+            TransformFailure::Timeout(_) => "timeout",
+            TransformFailure::Guest(_) => "error",
+            TransformFailure::BadOutput(_) => "bad_output",
+            TransformFailure::Reinstantiate(_) => "reinstantiate",
+        }
+    }
 }
 
 impl Instance {
@@ -73,6 +106,7 @@ impl Instance {
             manifest,
             live: Some(live),
             scratch: Vec::new(),
+            metrics: None,
         })
     }
 
@@ -86,8 +120,36 @@ impl Instance {
         self.plugin.name()
     }
 
+    /// Times each call and counts failures in `metrics` from now on.
+    pub fn set_metrics(&mut self, metrics: CallMetrics) {
+        self.metrics = Some(metrics);
+    }
+
     /// Runs one batch through the plugin and applies the answer to the full batch.
     pub fn call(&mut self, batch: &RecordBatch) -> Result<Applied, TransformFailure> {
+        let Some(m) = self.metrics.take() else {
+            return self.call_unobserved(batch);
+        };
+        let t = std::time::Instant::now();
+        let result = self.call_unobserved(batch);
+        m.seconds.observe(t.elapsed().as_secs_f64());
+        if let Some(bytes) = self.memory_bytes() {
+            m.memory.set(bytes as i64);
+        }
+        if let Err(f) = &result {
+            m.failures
+                .get_or_create(&crate::metrics::FailureLabels {
+                    route: m.route.clone(),
+                    plugin: m.plugin.clone(),
+                    kind: f.kind(),
+                })
+                .inc();
+        }
+        self.metrics = Some(m);
+        result
+    }
+
+    fn call_unobserved(&mut self, batch: &RecordBatch) -> Result<Applied, TransformFailure> {
         let input = abi::project_reads(batch, self.manifest.reads.as_deref())
             .map_err(|e| TransformFailure::BadOutput(format!("projecting the input: {e}")))?;
         let mut scratch = std::mem::take(&mut self.scratch);

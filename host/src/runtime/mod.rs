@@ -19,7 +19,7 @@ use std::time::Duration;
 use wasmtime::{Caller, Config, Engine, InstancePre, Linker, Module};
 use weir_guest_sdk::abi::{self, LogLevel};
 
-pub use instance::{Instance, TransformFailure};
+pub use instance::{CallMetrics, Instance, TransformFailure};
 
 include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
 
