@@ -60,6 +60,15 @@ pub struct FailureLabels {
     pub kind: &'static str,
 }
 
+/// A topic partition.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PartitionLabels {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+}
+
 /// A reload's outcome.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
@@ -105,6 +114,9 @@ pub struct Metrics {
     pub commits: Counter,
     /// Whether partitions are assigned (1) or not (0).
     pub assigned: Gauge,
+    /// Messages between each partition's high watermark and its committed offset (what is not
+    /// yet safe in a sink), from librdkafka's statistics.
+    pub consumer_lag: Family<PartitionLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -133,6 +145,7 @@ impl Metrics {
             reloads: Family::default(),
             commits: Counter::default(),
             assigned: Gauge::default(),
+            consumer_lag: Family::default(),
             registry: Registry::default(),
         };
         registry.register("consumed_messages", "Messages polled", m.consumed.clone());
@@ -201,6 +214,11 @@ impl Metrics {
             "partitions_assigned",
             "1 while this worker holds partitions",
             m.assigned.clone(),
+        );
+        registry.register(
+            "consumer_lag_messages",
+            "Messages between the high watermark and the committed offset, per partition",
+            m.consumer_lag.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -325,6 +325,7 @@ impl Worker {
         };
         let source =
             KafkaSource::new(&c.source.kafka, brokers, resume).map_err(PipelineError::Source)?;
+        source.report_to(Arc::clone(&metrics));
         let stages = Arc::new(Mutex::new(stages));
         let armed = Arc::new(AtomicBool::new(true));
         {

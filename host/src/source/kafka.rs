@@ -49,9 +49,28 @@ pub struct SourceContext {
     revoked: std::sync::Mutex<Vec<(String, i32)>>,
     resume: Option<Resume>,
     on_revoke: std::sync::OnceLock<OnRevoke>,
+    metrics: std::sync::OnceLock<Arc<crate::metrics::Metrics>>,
 }
 
-impl ClientContext for SourceContext {}
+impl ClientContext for SourceContext {
+    // Every `statistics.interval.ms`: the lag of each partition this member fetches.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let Some(m) = self.metrics.get() else { return };
+        for (topic, t) in &statistics.topics {
+            for (&partition, p) in &t.partitions {
+                if partition < 0 || !p.desired || p.consumer_lag < 0 {
+                    continue;
+                }
+                m.consumer_lag
+                    .get_or_create(&crate::metrics::PartitionLabels {
+                        topic: topic.clone(),
+                        partition,
+                    })
+                    .set(p.consumer_lag);
+            }
+        }
+    }
+}
 
 impl ConsumerContext for SourceContext {
     // The default handler with one addition: assigned partitions start where the sink's own
@@ -194,7 +213,9 @@ impl KafkaSource {
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")
             // Brokers that hold a fetch for its full wait (Tansu) would otherwise pace the batches.
-            .set("fetch.wait.max.ms", "10");
+            .set("fetch.wait.max.ms", "10")
+            // Consumer lag for the metrics.
+            .set("statistics.interval.ms", "5000");
         for (k, v) in &cfg.settings {
             client.set(k, v);
         }
@@ -269,6 +290,11 @@ impl KafkaSource {
     /// How many partition assignments this member has received.
     pub fn assignments(&self) -> u64 {
         self.consumer.context().assignments.load(Ordering::Relaxed)
+    }
+
+    /// Where the consumer's lag is reported (once; later calls are ignored).
+    pub fn report_to(&self, metrics: Arc<crate::metrics::Metrics>) {
+        let _ = self.consumer.context().metrics.set(metrics);
     }
 
     /// Sets what runs before partitions are revoked (once; later calls are ignored).
