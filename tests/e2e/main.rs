@@ -10,6 +10,7 @@ mod avro;
 mod delta;
 mod faults;
 mod harness;
+mod metrics;
 mod plugins;
 mod protobuf;
 mod registry;

@@ -117,6 +117,8 @@ pub struct Metrics {
     /// Messages between each partition's high watermark and its committed offset (what is not
     /// yet safe in a sink), from librdkafka's statistics.
     pub consumer_lag: Family<PartitionLabels, Gauge>,
+    /// The sum of `consumer_lag` at the last statistics, for the progress line.
+    pub lag_total: std::sync::atomic::AtomicI64,
 }
 
 impl Default for Metrics {
@@ -146,6 +148,7 @@ impl Metrics {
             commits: Counter::default(),
             assigned: Gauge::default(),
             consumer_lag: Family::default(),
+            lag_total: Default::default(),
             registry: Registry::default(),
         };
         registry.register("consumed_messages", "Messages polled", m.consumed.clone());

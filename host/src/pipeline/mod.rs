@@ -361,6 +361,7 @@ impl Worker {
         let started = Instant::now();
         let mut last_message = Instant::now();
         let mut last_commit = Instant::now();
+        let mut progress = Progressed::new(self.metrics.consumed.get());
         let mut active = Duration::ZERO;
         let result = (|| {
             while !stop.load(Ordering::Relaxed) {
@@ -413,6 +414,7 @@ impl Worker {
                     self.commit_or_retry()?;
                     last_commit = Instant::now();
                 }
+                progress.report(&self.metrics);
             }
             Ok(())
         })();
@@ -522,6 +524,36 @@ impl Worker {
             reloads: self.reload_stats.applied.load(Ordering::Relaxed),
             reloads_refused: self.reload_stats.refused.load(Ordering::Relaxed),
         }
+    }
+}
+
+/// How often a run logs its progress.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
+/// The progress line: messages per second since the last one, and the committed lag.
+struct Progressed {
+    at: Instant,
+    consumed: u64,
+}
+
+impl Progressed {
+    fn new(consumed: u64) -> Self {
+        Progressed {
+            at: Instant::now(),
+            consumed,
+        }
+    }
+
+    fn report(&mut self, m: &Metrics) {
+        let elapsed = self.at.elapsed();
+        if elapsed < PROGRESS_EVERY {
+            return;
+        }
+        let consumed = m.consumed.get();
+        let rate = (consumed - self.consumed) as f64 / elapsed.as_secs_f64();
+        let lag = m.lag_total.load(Ordering::Relaxed);
+        tracing::info!(consumed, rate = format!("{rate:.0} msg/s"), lag, "progress");
+        *self = Progressed::new(consumed);
     }
 }
 

@@ -56,6 +56,7 @@ impl ClientContext for SourceContext {
     // Every `statistics.interval.ms`: the lag of each partition this member fetches.
     fn stats(&self, statistics: rdkafka::Statistics) {
         let Some(m) = self.metrics.get() else { return };
+        let mut total = 0;
         for (topic, t) in &statistics.topics {
             for (&partition, p) in &t.partitions {
                 if partition < 0 || !p.desired || p.consumer_lag < 0 {
@@ -67,8 +68,10 @@ impl ClientContext for SourceContext {
                         partition,
                     })
                     .set(p.consumer_lag);
+                total += p.consumer_lag;
             }
         }
+        m.lag_total.store(total, Ordering::Relaxed);
     }
 }
 
