@@ -342,6 +342,69 @@ mod tests {
         assert!(text.ends_with("# EOF\n"));
     }
 
+    /// Every metric the Grafana dashboard queries is one weir exports.
+    #[test]
+    fn the_dashboard_queries_exported_metrics() {
+        let dashboard = include_str!("../../../config/grafana/weir-dashboard.json");
+        // A family without samples is not encoded: give each one.
+        let m = Metrics::new();
+        let route = RouteLabels { route: "r".into() };
+        for f in [
+            &m.route_messages,
+            &m.route_rows_out,
+            &m.route_filtered,
+            &m.route_skipped,
+        ] {
+            f.get_or_create(&route).inc();
+        }
+        m.stage_seconds
+            .get_or_create(&StageLabels { stage: "decode" })
+            .observe(1.0);
+        m.dead_letters
+            .get_or_create(&DeadLetterLabels {
+                stage: "decode".into(),
+                route: String::new(),
+            })
+            .inc();
+        let calls = m.calls("r", "p");
+        calls.seconds.observe(1.0);
+        calls.memory.set(1);
+        m.plugin_failures
+            .get_or_create(&FailureLabels {
+                route: "r".into(),
+                plugin: "p".into(),
+                kind: "trap",
+            })
+            .inc();
+        m.reloads
+            .get_or_create(&OutcomeLabels { outcome: "applied" })
+            .inc();
+        m.consumer_lag
+            .get_or_create(&PartitionLabels {
+                topic: "t".into(),
+                partition: 0,
+            })
+            .set(1);
+        let exported = m.encode();
+        let types: Vec<&str> = exported
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split(' ').next())
+            .collect();
+        let re = regex::Regex::new(r"weir_[a-z_]+").unwrap();
+        let mut checked = 0;
+        for m in re.find_iter(dashboard) {
+            let name = m.as_str();
+            let base = ["_bucket", "_total", "_count", "_sum"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .unwrap_or(name);
+            assert!(types.contains(&base), "{name} is not exported: {types:?}");
+            checked += 1;
+        }
+        assert!(checked >= 12);
+    }
+
     #[test]
     fn the_endpoint_serves_metrics_and_health() {
         let m = Arc::new(Metrics::new());
