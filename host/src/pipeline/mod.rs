@@ -388,7 +388,7 @@ impl Worker {
                     drop(st);
                     // Idle time counts only once partitions are assigned: joining the group
                     // is not idleness.
-                    if !self.source.has_assignment() {
+                    if !held {
                         last_message = Instant::now();
                     } else if self
                         .until_idle
@@ -680,12 +680,8 @@ impl Stages {
     ) {
         let _span = tracing::info_span!("revoke", partitions = revoked.count()).entered();
         let flushed = self.flush(producer);
-        let held = match consumer.assignment() {
-            Ok(a) => a
-                .elements()
-                .iter()
-                .map(|e| (e.topic().to_string(), e.partition()))
-                .collect(),
+        let held = match crate::source::kafka::held(consumer) {
+            Ok(held) => held,
             Err(e) => {
                 tracing::warn!("reading the assignment: {e}; nothing committed before revocation");
                 return;

@@ -47,6 +47,8 @@ pub struct SourceContext {
     assignments: AtomicU64,
     /// Partitions revoked since [`KafkaSource::poll_batch`] last looked.
     revoked: std::sync::Mutex<Vec<(String, i32)>>,
+    /// Whether `revoked` has entries: the poll loop checks this per message, not the lock.
+    any_revoked: std::sync::atomic::AtomicBool,
     resume: Option<Resume>,
     on_revoke: std::sync::OnceLock<OnRevoke>,
     metrics: std::sync::OnceLock<Arc<crate::metrics::Metrics>>,
@@ -124,11 +126,8 @@ impl ConsumerContext for SourceContext {
                 self.revoked
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .extend(
-                        tpl.elements()
-                            .iter()
-                            .map(|e| (e.topic().to_string(), e.partition())),
-                    );
+                    .extend(partitions(tpl));
+                self.any_revoked.store(true, Ordering::Release);
                 if cooperative {
                     consumer.incremental_unassign(tpl)
                 } else {
@@ -263,17 +262,17 @@ impl KafkaSource {
     }
 
     fn drop_revoked(&self, out: &mut Vec<BorrowedMessage<'_>>) {
+        let ctx = self.consumer.context();
+        if !ctx.any_revoked.swap(false, Ordering::Acquire) {
+            return;
+        }
         let revoked = std::mem::take(
-            &mut *self
-                .consumer
-                .context()
+            &mut *ctx
                 .revoked
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
-        if !revoked.is_empty() {
-            out.retain(|m| !revoked.contains(&(m.topic().to_string(), m.partition())));
-        }
+        out.retain(|m| !revoked.contains(&(m.topic().to_string(), m.partition())));
     }
 
     /// Whether this member holds any partition.
@@ -283,11 +282,7 @@ impl KafkaSource {
 
     /// The (topic, partition) pairs this member holds now.
     pub fn assignment(&self) -> Result<std::collections::HashSet<(String, i32)>, SourceError> {
-        let a = self.consumer.assignment().map_err(SourceError::Commit)?;
-        Ok(a.elements()
-            .iter()
-            .map(|e| (e.topic().to_string(), e.partition()))
-            .collect())
+        held(&self.consumer).map_err(SourceError::Commit)
     }
 
     /// How many partition assignments this member has received.
@@ -346,6 +341,20 @@ impl KafkaSource {
             .commit(offsets, mode)
             .map_err(SourceError::Commit)
     }
+}
+
+/// The (topic, partition) pairs `consumer` holds now.
+pub fn held(
+    consumer: &BaseConsumer<SourceContext>,
+) -> Result<std::collections::HashSet<(String, i32)>, KafkaError> {
+    Ok(partitions(&consumer.assignment()?).collect())
+}
+
+/// The (topic, partition) pairs of a list.
+fn partitions(tpl: &TopicPartitionList) -> impl Iterator<Item = (String, i32)> + '_ {
+    tpl.elements()
+        .into_iter()
+        .map(|e| (e.topic().to_string(), e.partition()))
 }
 
 /// A borrowed view of a message for the decoder.
