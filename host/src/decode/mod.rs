@@ -238,6 +238,9 @@ fn decode_framed<F: Framed>(
     fatal: &mut Option<String>,
 ) -> Vec<Part> {
     let mut groups: IndexMap<(String, F::Key), Vec<u32>> = IndexMap::new();
+    // The group of the message before: a poll is mostly runs of one type and writer, which
+    // then cost no hashing and no allocation per message.
+    let mut last: Option<usize> = None;
     for (i, r) in records.iter().enumerate() {
         let i = i as u32;
         let given = match type_of(type_from, r).transpose() {
@@ -256,8 +259,17 @@ fn decode_framed<F: Framed>(
         };
         match f.writer(value) {
             Ok((key, name)) => {
-                let t = given.map_or_else(|| name.to_string(), Cow::into_owned);
-                groups.entry((t, key)).or_default().push(i);
+                let t = given.as_deref().unwrap_or(name);
+                if let Some((_, idx)) = last
+                    .and_then(|g| groups.get_index_mut(g))
+                    .filter(|((gt, gk), _)| gt == t && *gk == key)
+                {
+                    idx.push(i);
+                    continue;
+                }
+                let entry = groups.entry((t.to_string(), key));
+                last = Some(entry.index());
+                entry.or_default().push(i);
             }
             Err(reason) => rejected.push(Rejected { record: i, reason }),
         }
