@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
@@ -140,14 +140,6 @@ fn check(cluster: &Cluster, out: &Path, input: &Input, what: &str) -> [Tally; 3]
         dead.duplicated
     );
     [orders, payments, dead]
-}
-
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([&format!("-{sig}"), &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(ok.success());
 }
 
 fn wait_started(work: &Workdir, run: usize) {

@@ -396,6 +396,15 @@ impl Workdir {
 }
 
 /// Finished Parquet files in `dir` (hidden temporary files are not output).
+/// Sends `sig` (a `kill` signal name: TERM, KILL, HUP) to a worker.
+pub fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(ok.success());
+}
+
 pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();

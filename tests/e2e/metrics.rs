@@ -88,4 +88,102 @@ fn metrics_health_and_readiness_while_running() {
     );
     assert!(calls.is_some_and(|c| c >= 1.0), "{scrape}");
     assert!(scrape.contains("# TYPE weir_stage_seconds histogram"));
+    assert!(scrape.contains("# TYPE weir_commit_seconds histogram"));
+
+    // Bytes in: the values of each route's messages (the malformed order never reaches one).
+    let value_bytes = |topic: &str| -> u64 {
+        messages
+            .iter()
+            .filter(|(t, _, v)| t == topic && v.as_slice() != b"{")
+            .map(|(_, _, v)| v.len() as u64)
+            .sum()
+    };
+    for (route, topic) in [("big-orders", "orders"), ("payments", "payments")] {
+        let r = routes.iter().find(|r| r["name"] == route).unwrap();
+        assert_eq!(r["bytes_in"].as_u64(), Some(value_bytes(topic)), "{route}");
+        let scraped = sample(
+            &scrape,
+            &format!("weir_route_received_bytes_total{{route=\"{route}\"}}"),
+        );
+        assert_eq!(scraped, r["bytes_in"].as_f64(), "{route}\n{scrape}");
+    }
+    // Bytes out: the Parquet files on disk, to the byte; Kafka keys and values, some.
+    let on_disk: u64 = parquet_files(&out)
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .sum();
+    let parquet = routes.iter().find(|r| r["name"] == "big-orders").unwrap();
+    assert!(on_disk > 0);
+    assert_eq!(parquet["bytes_out"].as_u64(), Some(on_disk));
+    let kafka = routes.iter().find(|r| r["name"] == "payments").unwrap();
+    assert!(kafka["bytes_out"].as_u64().unwrap() > 1000 * "m-0".len() as u64);
+}
+
+/// `/readyz` follows the sinks: with the broker down, the producer (the Kafka sink and the
+/// dead-letter route) reaches no broker and the worker is not ready, though it still holds its
+/// partitions; with the broker back, it is ready again.
+#[test]
+fn readiness_follows_the_brokers_of_the_kafka_sink() {
+    let mut cluster = Cluster::tansu(&TOPICS);
+    let work = Workdir::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let out = work.path().join("orders");
+    let yaml =
+        config(&cluster.brokers(), &out, None) + &format!("metrics:\n  listen: \"{addr}\"\n");
+    let cfg = work.write_config(&yaml);
+    let mut child = work.spawn(&cfg, 1);
+    let ready = |addr: &str| get(addr, "/readyz").unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ready(&addr).starts_with("HTTP/1.1 200") {
+        assert!(Instant::now() < deadline, "never ready\n{}", work.logs(1));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Watch /readyz while the broker is down for 15 s.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (addr, stop) = (addr.clone(), std::sync::Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                seen.push(ready(&addr));
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            seen
+        })
+    };
+    let Cluster::Tansu(tansu) = &mut cluster else {
+        unreachable!()
+    };
+    tansu.restart(Duration::from_secs(15));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen = watcher.join().unwrap();
+    assert!(
+        seen.iter().any(|r| r.starts_with("HTTP/1.1 503")
+            && r.contains("the producer (Kafka sinks, dead letters) reaches no broker")),
+        "never unready while the broker was down: {:?}\n{}",
+        seen.iter()
+            .map(|r| r.lines().next().unwrap_or(""))
+            .collect::<Vec<_>>(),
+        work.logs(1)
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ready(&addr).starts_with("HTTP/1.1 200") {
+        assert!(
+            Instant::now() < deadline,
+            "not ready again: {}\n{}",
+            ready(&addr),
+            work.logs(1)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    signal(&child, "TERM");
+    assert!(
+        work.wait(&mut child, 1, Duration::from_secs(60)).success(),
+        "{}",
+        work.logs(1)
+    );
 }

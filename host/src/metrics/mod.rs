@@ -7,7 +7,7 @@
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -100,6 +100,10 @@ pub struct Metrics {
     pub route_filtered: Family<RouteLabels, Counter>,
     /// Messages dropped by `on_error: skip`.
     pub route_skipped: Family<RouteLabels, Counter>,
+    /// Bytes of the message values routed to a route.
+    pub route_bytes_in: Family<RouteLabels, Counter>,
+    /// Bytes a route's sink wrote (data files, or Kafka keys and values).
+    pub route_bytes_out: Family<RouteLabels, Counter>,
     /// Dead letters, by stage and route.
     pub dead_letters: Family<DeadLetterLabels, Counter>,
     /// Time per plugin call.
@@ -112,6 +116,8 @@ pub struct Metrics {
     pub reloads: Family<OutcomeLabels, Counter>,
     /// Offset commits.
     pub commits: Counter,
+    /// Time per offset commit (a synchronous round trip to the group coordinator).
+    pub commit_seconds: Histogram,
     /// Whether partitions are assigned (1) or not (0).
     pub assigned: Gauge,
     /// Messages between each partition's high watermark and its committed offset (what is not
@@ -140,12 +146,15 @@ impl Metrics {
             route_rows_out: Family::default(),
             route_filtered: Family::default(),
             route_skipped: Family::default(),
+            route_bytes_in: Family::default(),
+            route_bytes_out: Family::default(),
             dead_letters: Family::default(),
             plugin_call_seconds: Family::new_with_constructor(seconds_histogram),
             plugin_failures: Family::default(),
             plugin_memory_bytes: Family::default(),
             reloads: Family::default(),
             commits: Counter::default(),
+            commit_seconds: seconds_histogram(),
             assigned: Gauge::default(),
             consumer_lag: Family::default(),
             lag_total: Default::default(),
@@ -165,7 +174,7 @@ impl Metrics {
         );
         registry.register_with_unit(
             "stage",
-            "Time per batch in each pipeline stage",
+            "Time per batch in each pipeline stage: poll (gathering a batch from Kafka), decode, transform, sink",
             Unit::Seconds,
             m.stage_seconds.clone(),
         );
@@ -188,6 +197,18 @@ impl Metrics {
             "route_skipped_messages",
             "Messages dropped by on_error: skip",
             m.route_skipped.clone(),
+        );
+        registry.register_with_unit(
+            "route_received",
+            "Bytes of the message values routed to each route",
+            Unit::Bytes,
+            m.route_bytes_in.clone(),
+        );
+        registry.register_with_unit(
+            "route_written",
+            "Bytes each route's sink wrote: Parquet and Delta data files, Kafka keys and values",
+            Unit::Bytes,
+            m.route_bytes_out.clone(),
         );
         registry.register(
             "dead_letters",
@@ -213,6 +234,12 @@ impl Metrics {
         );
         registry.register("reloads", "Hot reloads, by outcome", m.reloads.clone());
         registry.register("commits", "Offset commits", m.commits.clone());
+        registry.register_with_unit(
+            "commit",
+            "Time per offset commit",
+            Unit::Seconds,
+            m.commit_seconds.clone(),
+        );
         registry.register(
             "partitions_assigned",
             "1 while this worker holds partitions",
@@ -257,8 +284,9 @@ impl Metrics {
     }
 }
 
-/// Serves `/metrics`, `/healthz` (the process answers) and `/readyz` (partitions assigned) on
-/// `addr`, on a thread of its own, until the process ends. Returns the bound address.
+/// Serves `/metrics`, `/healthz` (the process answers) and `/readyz` ([`READY`]: partitions
+/// held, sinks reachable; otherwise 503 and why) on `addr`, on a thread of its own, until the
+/// process ends. Returns the bound address.
 pub fn serve(metrics: Arc<Metrics>, addr: &str) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)?;
     let bound = listener.local_addr()?;
@@ -275,8 +303,48 @@ pub fn serve(metrics: Arc<Metrics>, addr: &str) -> std::io::Result<SocketAddr> {
     Ok(bound)
 }
 
-/// Set by the worker; `/readyz` says 200 only while it holds.
-pub static READY: AtomicBool = AtomicBool::new(false);
+/// What `/readyz` answers: ready while the worker holds partitions and its sinks are reachable.
+pub static READY: Readiness = Readiness {
+    held: AtomicBool::new(false),
+    unreachable: Mutex::new(None),
+};
+
+/// The worker's readiness: set by the worker loop and the producer's broker statistics.
+pub struct Readiness {
+    held: AtomicBool,
+    /// Why a sink is unreachable, while it is.
+    unreachable: Mutex<Option<String>>,
+}
+
+impl Readiness {
+    /// Whether the worker holds partitions (and processes them).
+    pub fn set_held(&self, held: bool) {
+        self.held.store(held, Ordering::Relaxed);
+    }
+
+    /// A sink's reachability: `Some(why)` while it is unreachable, `None` once it is again.
+    pub fn set_unreachable(&self, why: Option<String>) {
+        *self
+            .unreachable
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = why;
+    }
+
+    /// `Ok` when ready, else why not.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(why) = &*self
+            .unreachable
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
+            return Err(why.clone());
+        }
+        if !self.held.load(Ordering::Relaxed) {
+            return Err("no partitions assigned".into());
+        }
+        Ok(())
+    }
+}
 
 fn answer(conn: TcpStream, metrics: &Metrics) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(5)))?;
@@ -296,12 +364,10 @@ fn answer(conn: TcpStream, metrics: &Metrics) -> std::io::Result<()> {
             metrics.encode(),
         ),
         "/healthz" => ("200 OK", "text/plain", "ok\n".to_string()),
-        "/readyz" if READY.load(Ordering::Relaxed) => ("200 OK", "text/plain", "ready\n".into()),
-        "/readyz" => (
-            "503 Service Unavailable",
-            "text/plain",
-            "no partitions assigned\n".into(),
-        ),
+        "/readyz" => match READY.check() {
+            Ok(()) => ("200 OK", "text/plain", "ready\n".into()),
+            Err(why) => ("503 Service Unavailable", "text/plain", format!("{why}\n")),
+        },
         _ => ("404 Not Found", "text/plain", "not found\n".into()),
     };
     let mut conn = conn;

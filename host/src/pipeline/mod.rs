@@ -37,7 +37,7 @@ use crate::source::kafka::{record, KafkaSource, SourceContext, SourceError};
 use crate::source::Record;
 
 pub use reload::ReloadStats;
-pub use summary::{RouteStats, Summary};
+pub use summary::{RouteStats, StageTimes, Summary};
 
 /// How long shutdown waits for outstanding Kafka deliveries.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
@@ -363,17 +363,24 @@ impl Worker {
         let mut last_commit = Instant::now();
         let mut progress = Progressed::new(self.metrics.consumed.get());
         let mut active = Duration::ZERO;
+        // The first message's arrival and the end of the last batch: the streaming time.
+        let mut first: Option<Instant> = None;
+        let mut last_done = Instant::now();
         let result = (|| {
             while !stop.load(Ordering::Relaxed) {
                 self.swap_reloaded();
+                let t = Instant::now();
                 let polled = self.source.poll_batch();
                 let mut st = lock(&self.stages);
+                if !polled.is_empty() {
+                    st.timers.poll.observe(t);
+                }
                 if let Some(e) = st.deferred.take() {
                     return Err(e);
                 }
                 let held = self.source.has_assignment();
                 self.metrics.assigned.set(i64::from(held));
-                crate::metrics::READY.store(held, Ordering::Relaxed);
+                crate::metrics::READY.set_held(held);
                 let assignments = self.source.assignments();
                 if assignments != self.assignments {
                     self.assignments = assignments;
@@ -398,6 +405,7 @@ impl Worker {
                     }
                 } else {
                     let t = Instant::now();
+                    first.get_or_insert(t);
                     let processed = st.process(&records);
                     let n = records.len() as u64;
                     drop(st);
@@ -407,6 +415,7 @@ impl Worker {
                     consumed.fetch_add(n, Ordering::Relaxed);
                     active += t.elapsed();
                     last_message = Instant::now();
+                    last_done = last_message;
                 }
                 let ticked = lock(&self.stages).tick();
                 self.recover(ticked)?;
@@ -418,10 +427,12 @@ impl Worker {
             }
             Ok(())
         })();
+        crate::metrics::READY.set_held(false);
         let t = Instant::now();
         let shutdown = self.shutdown();
         active += t.elapsed();
-        let summary = self.summary(started.elapsed(), active);
+        let streaming = first.map_or(Duration::ZERO, |f| last_done - f + t.elapsed());
+        let summary = self.summary(started.elapsed(), active, streaming);
         (summary, result.and(shutdown))
     }
 
@@ -502,7 +513,7 @@ impl Worker {
         }
     }
 
-    fn summary(&self, elapsed: Duration, active: Duration) -> Summary {
+    fn summary(&self, elapsed: Duration, active: Duration, streaming: Duration) -> Summary {
         let s = lock(&self.stages);
         Summary {
             consumed: s.consumed,
@@ -514,12 +525,20 @@ impl Worker {
                 .iter()
                 .map(|r| RouteStats {
                     files_written: r.sink.files_written(),
+                    bytes_out: r.sink.bytes_written(),
                     ..r.stats.clone()
                 })
                 .collect(),
             committed: s.tracker.committed_offsets().clone(),
             elapsed,
             active,
+            streaming,
+            stages: StageTimes {
+                poll: s.timers.poll.total,
+                decode: s.timers.decode.total,
+                transform: s.timers.transform.total,
+                sink: s.timers.sink.total,
+            },
             generated: None,
             reloads: self.reload_stats.applied.load(Ordering::Relaxed),
             reloads_refused: self.reload_stats.refused.load(Ordering::Relaxed),
@@ -559,15 +578,35 @@ impl Progressed {
 
 /// Each stage's time-per-batch histogram, resolved once.
 struct StageTimers {
-    decode: Histogram,
-    transform: Histogram,
-    sink: Histogram,
+    /// Polls that returned messages (idle polls are not a stage's time).
+    poll: StageTimer,
+    decode: StageTimer,
+    transform: StageTimer,
+    sink: StageTimer,
+}
+
+/// A stage's histogram, and its total for the summary (the client reads back no sums).
+struct StageTimer {
+    histogram: Histogram,
+    total: f64,
+}
+
+impl StageTimer {
+    fn observe(&mut self, since: Instant) {
+        let secs = since.elapsed().as_secs_f64();
+        self.histogram.observe(secs);
+        self.total += secs;
+    }
 }
 
 impl StageTimers {
     fn new(m: &Metrics) -> Self {
-        let get = |stage| m.stage_seconds.get_or_create_owned(&StageLabels { stage });
+        let get = |stage| StageTimer {
+            histogram: m.stage_seconds.get_or_create_owned(&StageLabels { stage }),
+            total: 0.0,
+        };
         StageTimers {
+            poll: get("poll"),
             decode: get("decode"),
             transform: get("transform"),
             sink: get("sink"),
@@ -581,6 +620,8 @@ struct RouteCounters {
     rows_out: Counter,
     filtered: Counter,
     skipped: Counter,
+    bytes_in: Counter,
+    bytes_out: Counter,
 }
 
 impl RouteCounters {
@@ -590,6 +631,8 @@ impl RouteCounters {
             rows_out: Metrics::route(&m.route_rows_out, route),
             filtered: Metrics::route(&m.route_filtered, route),
             skipped: Metrics::route(&m.route_skipped, route),
+            bytes_in: Metrics::route(&m.route_bytes_in, route),
+            bytes_out: Metrics::route(&m.route_bytes_out, route),
         }
     }
 }
@@ -597,11 +640,14 @@ impl RouteCounters {
 impl RouteState {
     /// Adds to the counters what `stats` gained since the last call.
     fn export(&mut self) {
+        self.stats.bytes_out = self.sink.bytes_written();
         let (s, e, c) = (&self.stats, &mut self.exported, &self.counters);
         c.messages.inc_by(s.messages_in - e.messages_in);
         c.rows_out.inc_by(s.rows_out - e.rows_out);
         c.filtered.inc_by(s.filtered - e.filtered);
         c.skipped.inc_by(s.skipped - e.skipped);
+        c.bytes_in.inc_by(s.bytes_in - e.bytes_in);
+        c.bytes_out.inc_by(s.bytes_out - e.bytes_out);
         *e = s.clone();
     }
 }
@@ -625,6 +671,7 @@ impl Stages {
 
     /// Flushes every sink, then waits for the producer's deliveries.
     fn flush(&mut self, producer: Option<&AckProducer>) -> Result<(), PipelineError> {
+        let t = Instant::now();
         let mut first_err = None;
         for r in &mut self.routes {
             if let Err(cause) = r.sink.flush() {
@@ -639,6 +686,10 @@ impl Stages {
                 first_err
                     .get_or_insert(PipelineError::Setup(format!("flushing the producer: {e}")));
             }
+        }
+        self.timers.sink.observe(t);
+        for r in &mut self.routes {
+            r.export();
         }
         first_err.map_or(Ok(()), Err)
     }
@@ -660,7 +711,11 @@ impl Stages {
                 tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
                     .map_err(|e| PipelineError::Setup(e.to_string()))?;
             }
+            let t = Instant::now();
             commit(&tpl).map_err(PipelineError::Source)?;
+            self.metrics
+                .commit_seconds
+                .observe(t.elapsed().as_secs_f64());
             self.tracker.committed(&offsets);
             self.metrics.commits.inc();
             tracing::debug!(partitions = offsets.len(), "offsets committed");
@@ -727,7 +782,7 @@ impl Stages {
         let t = Instant::now();
 
         let decoded = tracing::debug_span!("decode").in_scope(|| self.decoder.decode(records));
-        self.timers.decode.observe(t.elapsed().as_secs_f64());
+        self.timers.decode.observe(t);
         if let Some(reason) = decoded.fatal {
             return Err(PipelineError::Registry(reason));
         }
@@ -758,6 +813,11 @@ impl Stages {
             };
             let route = &mut self.routes[ri];
             route.stats.messages_in += typed.records.len() as u64;
+            route.stats.bytes_in += typed
+                .records
+                .iter()
+                .map(|&i| records[i as usize].value.map_or(0, <[u8]>::len) as u64)
+                .sum::<u64>();
             route.stats.batches += 1;
             let typed = match &mut route.sink {
                 Sink::Delta(d) => {
@@ -794,7 +854,7 @@ impl Stages {
             let t = Instant::now();
             let chained =
                 span.in_scope(|| run_chain(&mut route.stages, typed.batch, &typed.records));
-            self.timers.transform.observe(t.elapsed().as_secs_f64());
+            self.timers.transform.observe(t);
             match chained {
                 Ok(out) => {
                     // Rows that failed alone follow the policy too; `stop` stops before the
@@ -815,7 +875,7 @@ impl Stages {
                             tracing::debug_span!("sink", rows = out.batch.num_rows()).entered();
                         let t = Instant::now();
                         let written = route.sink.write(&typed.type_name, &out.batch, &progress);
-                        self.timers.sink.observe(t.elapsed().as_secs_f64());
+                        self.timers.sink.observe(t);
                         match written {
                             Ok(()) => {}
                             Err(SinkError::Reject(error)) => {

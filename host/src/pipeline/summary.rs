@@ -13,6 +13,10 @@ pub struct RouteStats {
     pub name: String,
     /// Messages that reached the route.
     pub messages_in: u64,
+    /// Bytes of their values.
+    pub bytes_in: u64,
+    /// Bytes the sink wrote: Parquet and Delta data files, Kafka keys and values.
+    pub bytes_out: u64,
     /// Rows written to the sink.
     pub rows_out: u64,
     /// Rows a transform removed.
@@ -39,6 +43,19 @@ impl RouteStats {
     }
 }
 
+/// Seconds spent in each stage of the worker, summed over batches.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct StageTimes {
+    /// Polling Kafka for a batch (the polls that returned messages).
+    pub poll: f64,
+    /// Decoding polls into Arrow batches.
+    pub decode: f64,
+    /// The routes' transform chains.
+    pub transform: f64,
+    /// Writing to the sinks (the final flush included).
+    pub sink: f64,
+}
+
 /// What a run did.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Summary {
@@ -59,6 +76,11 @@ pub struct Summary {
     pub elapsed: Duration,
     /// Time spent processing messages (excludes waiting for them).
     pub active: Duration,
+    /// From the first message received to the last one's output made durable (the final flush
+    /// included, the idle wait before stopping not): what the throughput is measured over.
+    pub streaming: Duration,
+    /// Time spent in each stage, summed over batches.
+    pub stages: StageTimes,
     /// Messages the embedded generator produced, if it ran.
     pub generated: Option<u64>,
     /// Hot reloads swapped in.
@@ -80,9 +102,9 @@ fn ser_offsets<S: serde::Serializer>(
 }
 
 impl Summary {
-    /// Messages per second of processing time.
+    /// Messages per second from the first message to the last one's output made durable.
     pub fn rate(&self) -> f64 {
-        self.consumed as f64 / self.active.as_secs_f64().max(1e-9)
+        self.consumed as f64 / self.streaming.as_secs_f64().max(1e-9)
     }
 }
 
@@ -94,11 +116,22 @@ impl fmt::Display for Summary {
         }
         writeln!(
             f,
-            "  consumed      {} messages in {:.2?} ({:.2?} processing): {:.0} msg/s",
+            "  consumed      {} messages in {:.2?}: {:.0} msg/s over {:.2?} from the first to the last written",
             self.consumed,
             self.elapsed,
-            self.active,
-            self.rate()
+            self.rate(),
+            self.streaming,
+        )?;
+        let StageTimes {
+            poll,
+            decode,
+            transform,
+            sink,
+        } = self.stages;
+        writeln!(
+            f,
+            "  time          polls {poll:.2}s, decode {decode:.2}s, transforms {transform:.2}s, sinks {sink:.2}s, the rest {:.2}s",
+            (self.streaming.as_secs_f64() - poll - decode - transform - sink).max(0.0)
         )?;
         writeln!(
             f,

@@ -20,6 +20,8 @@ pub struct KafkaSink {
     buf: Vec<u8>,
     /// `Some` for `format: avro`.
     avro: Option<AvroEncoder>,
+    /// Bytes of the keys and values sent.
+    pub bytes_written: u64,
 }
 
 impl KafkaSink {
@@ -35,6 +37,7 @@ impl KafkaSink {
             key: cfg.key.clone(),
             buf: Vec::new(),
             avro,
+            bytes_written: 0,
         }
     }
 
@@ -83,7 +86,7 @@ impl KafkaSink {
     }
 
     fn send(
-        &self,
+        &mut self,
         key: Option<&str>,
         value: &[u8],
         progress: &Arc<Progress>,
@@ -96,7 +99,9 @@ impl KafkaSink {
             None,
             progress.hold(),
         )
-        .map_err(|e| SinkError::Kafka(e.to_string()))
+        .map_err(|e| SinkError::Kafka(e.to_string()))?;
+        self.bytes_written += (key.map_or(0, str::len) + value.len()) as u64;
+        Ok(())
     }
 
     /// Each row's key, from the key column.

@@ -104,6 +104,15 @@ impl Sink {
         }
     }
 
+    /// Bytes written: data files for Parquet and Delta, keys and values for Kafka.
+    pub fn bytes_written(&self) -> u64 {
+        match self {
+            Sink::Parquet(s) => s.bytes_written,
+            Sink::Delta(s) => s.bytes_written(),
+            Sink::Kafka(s) => s.bytes_written,
+        }
+    }
+
     /// Files written, for Parquet.
     pub fn files_written(&self) -> u64 {
         match self {

@@ -38,6 +38,8 @@ pub struct ParquetSink {
     seq: u64,
     /// Files renamed into place so far.
     pub files_written: u64,
+    /// Their bytes.
+    pub bytes_written: u64,
 }
 
 impl ParquetSink {
@@ -52,6 +54,7 @@ impl ParquetSink {
             open: IndexMap::new(),
             seq: 0,
             files_written: 0,
+            bytes_written: 0,
         })
     }
 
@@ -139,12 +142,14 @@ impl ParquetSink {
         let io = |e: &dyn std::fmt::Display| SinkError::Io(format!("{}: {e}", f.tmp.display()));
         let file = f.writer.into_inner().map_err(|e| io(&e))?;
         file.sync_all().map_err(|e| io(&e))?;
+        let len = file.metadata().map_err(|e| io(&e))?.len();
         drop(file);
         std::fs::rename(&f.tmp, &f.dest).map_err(|e| io(&e))?;
         if let Some(parent) = f.dest.parent() {
             sync_dir(parent).map_err(|e| io(&e))?;
         }
         self.files_written += 1;
+        self.bytes_written += len;
         tracing::debug!(file = %f.dest.display(), rows = f.rows, "parquet file written");
         for ack in f.acks {
             ack.done();

@@ -12,10 +12,23 @@ use rdkafka::ClientContext;
 
 use crate::offsets::Ack;
 
-/// Completes acks from delivery reports.
+/// Completes acks from delivery reports, and reports whether the producer reaches a broker.
 pub struct AckContext;
 
-impl ClientContext for AckContext {}
+impl ClientContext for AckContext {
+    // Every `statistics.interval.ms`: with no broker up, the Kafka sinks and the dead-letter
+    // route cannot deliver, and `/readyz` says so (an idle producer stays connected, so this
+    // holds between messages too).
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let up = statistics
+            .brokers
+            .values()
+            .any(|b| b.nodeid >= 0 && b.state == "UP");
+        crate::metrics::READY.set_unreachable(
+            (!up).then(|| "the producer (Kafka sinks, dead letters) reaches no broker".to_string()),
+        );
+    }
+}
 
 impl ProducerContext for AckContext {
     type DeliveryOpaque = Box<Ack>;
@@ -44,7 +57,9 @@ pub fn create(
     c.set("bootstrap.servers", brokers)
         .set("enable.idempotence", "true")
         .set("linger.ms", "5")
-        .set("compression.type", "lz4");
+        .set("compression.type", "lz4")
+        // Broker states for the readiness check.
+        .set("statistics.interval.ms", "2000");
     for (k, v) in settings {
         c.set(k, v);
     }

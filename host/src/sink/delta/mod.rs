@@ -76,6 +76,8 @@ struct Table {
     window: Window,
     /// Data files committed by this sink.
     files: u64,
+    /// Bytes of those files.
+    bytes: u64,
 }
 
 /// What is buffered for the next commit.
@@ -187,6 +189,7 @@ impl DeltaSink {
                     stale: false,
                     window: Window::default(),
                     files: 0,
+                    bytes: 0,
                 },
             );
         }
@@ -236,6 +239,11 @@ impl DeltaSink {
     /// Data files committed so far.
     pub fn files_written(&self) -> u64 {
         self.tables.values().map(|t| t.files).sum()
+    }
+
+    /// Bytes of the data files committed so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.tables.values().map(|t| t.bytes).sum()
     }
 
     /// Partitions were reassigned: another worker may have written since; look again.
@@ -521,6 +529,7 @@ fn flush(
         .block_on(writer.flush())
         .map_err(|e| delta_err(&uri, e))?;
     let files = adds.len() as u64;
+    let bytes: u64 = adds.iter().map(|a| a.size.max(0) as u64).sum();
     let mut actions: Vec<Action> = adds.into_iter().map(Action::Add).collect();
     if let Some(st) = &w.evolved {
         let snapshot = table.snapshot().map_err(|e| delta_err(&uri, e))?;
@@ -576,6 +585,7 @@ fn flush(
         t.stored.insert(tp.clone(), Some(*o));
     }
     t.files += files;
+    t.bytes += bytes;
     tracing::debug!(table = %uri, version, rows = w.rows, files, "delta commit");
     for ack in w.acks {
         ack.done();
