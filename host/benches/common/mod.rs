@@ -44,10 +44,13 @@ pub fn median(dir: &Path, group: &str, variant: &str, param: impl Display) -> Op
 /// Runs a plugin natively exactly as the host applies it (manifest, projected input, answer
 /// applied), without the sandbox and the IPC: the native side of the wasm/native ratios.
 #[allow(dead_code)] // not every benchmark compares with native code
-pub fn native<T: weir_guest_sdk::Transform>(t: &mut T, batch: &arrow_array::RecordBatch) -> usize {
+pub fn native<T: weir_guest_sdk::Transform>(
+    t: &mut T,
+    batch: &arrow_array::RecordBatch,
+) -> arrow_array::RecordBatch {
     use weir_guest_sdk::{abi, testing};
     let manifest = testing::manifest(t);
     let input = abi::project_reads(batch, manifest.reads.as_deref()).unwrap();
     let out = t.transform(input).unwrap();
-    abi::apply(batch, out, &manifest).unwrap().batch.num_rows()
+    abi::apply(batch, out, &manifest).unwrap().batch
 }

@@ -1,0 +1,691 @@
+//! The pipeline benchmark: weir against the ceiling, native code and Python, on the same data
+//! and the same broker.
+//!
+//! `./tests/bench.sh` runs it: that script installs what it needs (a release build of Tansu, and
+//! confluent-kafka and pandas in `tests/.venv`), then runs
+//! `cargo bench -p weir --bench pipeline`.
+//!
+//! It starts Tansu on 127.0.0.1 with `memory://` storage and produces the demo's sample orders
+//! to two topics, once as Avro (Confluent framing) and once as JSON. Then each scenario reads a
+//! whole topic from the start in a process of its own, with a fresh consumer group:
+//! - `ceiling`: a bare rdkafka consumer that counts messages and bytes, with weir's settings;
+//! - `weir`: the configs in `tests/bench/` (filter and project in wasm, to Parquet, Delta or
+//!   Kafka);
+//! - `native`: the same consumer, decoder, transforms and Parquet writer as weir, but with the
+//!   transforms compiled natively and called in a plain loop (no wasm, no routing or offsets);
+//! - `python`: `tests/bench/pandas_baseline.py`.
+//!
+//! Throughput is measured from a scenario's first message to its last output made durable, so
+//! joining the group is not counted. Peak RSS is the child's, from `wait4`. It prints a table
+//! and writes it, with the machine, into `docs/BENCHMARKS.md` (between the markers).
+//!
+//! Environment: `WEIR_TANSU` (the broker; required), `WEIR_PYTHON` (a Python with
+//! confluent-kafka, pandas, fastavro and pyarrow; without it the Python rows are skipped),
+//! `WEIR_BENCH_MESSAGES` (per topic; default 1,000,000), `WEIR_BENCH_PARTITIONS` (default 3),
+//! `WEIR_BENCH_ONLY` (a comma-separated list of scenario names to run), `WEIR_BENCH_HOLD` (set:
+//! load the broker, write the configs, print where they are, and wait, for profiling by hand).
+
+#![allow(clippy::unwrap_used)] // a benchmark: any failure should stop it loudly
+
+#[allow(dead_code)]
+mod common;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+
+/// A child process's role, when this binary runs itself.
+const ROLE: &str = "WEIR_BENCH_ROLE";
+const AVRO_TOPIC: &str = "bench-avro";
+const JSON_TOPIC: &str = "bench-json";
+const TOPICS: [&str; 4] = [AVRO_TOPIC, JSON_TOPIC, "bench-out", "bench-dlq"];
+/// The Avro schema id the messages carry (the configs map it to `order.avsc`).
+const SCHEMA_ID: u32 = 1;
+
+fn main() -> Result<()> {
+    match std::env::var(ROLE).as_deref() {
+        Ok("ceiling") => ceiling(),
+        Ok("native") => native(),
+        Ok("source") => source_only(),
+        _ => drive(),
+    }
+}
+
+/// What a scenario measured.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+struct Measured {
+    messages: u64,
+    seconds: f64,
+    /// Seconds in the transforms (weir's stage time; the native loop's own).
+    #[serde(default)]
+    transform_seconds: Option<f64>,
+    #[serde(skip_deserializing)]
+    peak_rss_kib: u64,
+}
+
+struct Row {
+    name: &'static str,
+    what: &'static str,
+    topic: &'static str,
+    m: Measured,
+}
+
+// ---------------------------------------------------------------- the driver
+
+fn drive() -> Result<()> {
+    let messages: u64 = env_or("WEIR_BENCH_MESSAGES", 1_000_000)?;
+    let partitions: i32 = env_or("WEIR_BENCH_PARTITIONS", 3)?;
+    let only: Option<Vec<String>> = std::env::var("WEIR_BENCH_ONLY")
+        .ok()
+        .map(|s| s.split(',').map(str::to_string).collect());
+    let tansu = PathBuf::from(
+        std::env::var("WEIR_TANSU").context("WEIR_TANSU: the Tansu binary (tests/bench.sh)")?,
+    );
+    let python = std::env::var("WEIR_PYTHON").ok();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let work = tempfile::Builder::new().prefix("weir-bench-").tempdir()?;
+
+    let broker = Broker::start(&tansu, work.path(), partitions)?;
+    eprintln!(
+        "bench: producing {messages} orders to {AVRO_TOPIC} (Avro) and {JSON_TOPIC} (JSON), {partitions} partitions each"
+    );
+    let bytes = produce(&broker.address, messages)?;
+    eprintln!(
+        "bench: produced {:.1} MB Avro, {:.1} MB JSON",
+        bytes[0] as f64 / 1e6,
+        bytes[1] as f64 / 1e6
+    );
+
+    let bench = repo.join("tests/bench");
+    std::fs::copy(bench.join("order.avsc"), work.path().join("order.avsc"))?;
+    std::fs::copy(
+        repo.join("config/schemas/orders.yaml"),
+        work.path().join("orders.yaml"),
+    )?;
+    let mut group = 0;
+    let mut config = |name: &str| -> Result<PathBuf> {
+        group += 1;
+        let text = std::fs::read_to_string(bench.join(name))?
+            .replace("@BROKERS@", &broker.address)
+            .replace("@GROUP@", &format!("bench-{group}"))
+            .replace("@OUT@", &work.path().join("out").display().to_string());
+        let path = work.path().join(name);
+        std::fs::write(&path, text)?;
+        Ok(path)
+    };
+    if std::env::var_os("WEIR_BENCH_HOLD").is_some() {
+        // For profiling one scenario by hand: the loaded broker and the configs stay up.
+        for name in ["avro-parquet.yaml", "json-delta.yaml", "json-kafka.yaml"] {
+            eprintln!("bench: {}", config(name)?.display());
+        }
+        eprintln!(
+            "bench: holding the broker at {} until killed",
+            broker.address
+        );
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
+    let run = |name: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == name));
+    let self_exe = std::env::current_exe()?;
+    let mut rows = Vec::new();
+    let mut add = |name, what, topic, m: Measured| {
+        eprintln!(
+            "bench: {name:<20} {:>10.0} msg/s  {:>6.1} s  peak RSS {:>5} MiB",
+            m.messages as f64 / m.seconds,
+            m.seconds,
+            m.peak_rss_kib / 1024
+        );
+        rows.push(Row {
+            name,
+            what,
+            topic,
+            m,
+        });
+    };
+
+    for topic in [AVRO_TOPIC, JSON_TOPIC] {
+        let name = if topic == AVRO_TOPIC {
+            "ceiling-avro"
+        } else {
+            "ceiling-json"
+        };
+        if run(name) {
+            let mut c = Command::new(&self_exe);
+            c.env(ROLE, "ceiling")
+                .env("WEIR_BENCH_BROKERS", &broker.address)
+                .env("WEIR_BENCH_TOPIC", topic)
+                .env("WEIR_BENCH_GROUP", format!("ceiling-{topic}"))
+                .env("WEIR_BENCH_MESSAGES", messages.to_string());
+            let what = "bare rdkafka consumer, counting bytes";
+            add(name, what, topic, child_json(c)?);
+        }
+    }
+    if run("weir-avro-parquet") {
+        let m = weir(&config("avro-parquet.yaml")?, messages)?;
+        let what = "Avro decode, filter + project (wasm), Parquet";
+        add("weir-avro-parquet", what, AVRO_TOPIC, m);
+    }
+    if run("native-avro-parquet") {
+        let mut c = Command::new(&self_exe);
+        c.env(ROLE, "native")
+            .env("WEIR_BENCH_CONFIG", config("avro-parquet.yaml")?)
+            .env("WEIR_BENCH_MESSAGES", messages.to_string());
+        let what = "the same, transforms compiled natively";
+        add("native-avro-parquet", what, AVRO_TOPIC, child_json(c)?);
+    }
+    if run("weir-json-delta") {
+        let m = weir(&config("json-delta.yaml")?, messages)?;
+        let what = "JSON decode, filter + project (wasm), Delta";
+        add("weir-json-delta", what, JSON_TOPIC, m);
+    }
+    if run("weir-json-kafka") {
+        let m = weir(&config("json-kafka.yaml")?, messages)?;
+        let what = "JSON decode, filter + project (wasm), JSON to Kafka";
+        add("weir-json-kafka", what, JSON_TOPIC, m);
+    }
+    for (name, topic, format) in [
+        ("python-avro-parquet", AVRO_TOPIC, "avro"),
+        ("python-json-parquet", JSON_TOPIC, "json"),
+    ] {
+        let Some(python) = &python else { continue };
+        if !run(name) {
+            continue;
+        }
+        let mut c = Command::new(python);
+        c.arg(bench.join("pandas_baseline.py"))
+            .args(["--brokers", &broker.address, "--topic", topic])
+            .args(["--group", name, "--format", format])
+            .arg("--schema")
+            .arg(work.path().join("order.avsc"))
+            .args(["--messages", &messages.to_string(), "--out"])
+            .arg(work.path().join(format!("{name}.parquet")));
+        let what = "confluent-kafka, decode, pandas DataFrame per batch, pyarrow Parquet";
+        add(name, what, topic, child_json(c)?);
+    }
+
+    let report = report(&rows, messages, partitions, bytes);
+    println!("\n{report}");
+    let doc = repo.join("docs/BENCHMARKS.md");
+    splice(&doc, &report)?;
+    eprintln!("bench: wrote {}", doc.display());
+    drop(broker);
+    Ok(())
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
+    match std::env::var(name) {
+        Ok(v) => v.parse().ok().with_context(|| format!("{name}={v}")),
+        Err(_) => Ok(default),
+    }
+}
+
+/// Tansu on 127.0.0.1 with `memory://` storage, in a folder of its own; killed when dropped.
+struct Broker {
+    child: Child,
+    address: String,
+}
+
+impl Broker {
+    fn start(tansu: &Path, work: &Path, partitions: i32) -> Result<Self> {
+        let dir = work.join("tansu");
+        std::fs::create_dir_all(&dir)?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let address = format!("127.0.0.1:{port}");
+        let url = format!("tcp://{address}");
+        let log = std::fs::File::create(dir.join("tansu.log"))?;
+        let child = Command::new(tansu)
+            .arg("broker")
+            .args(["--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", "memory://tansu/"])
+            .current_dir(&dir)
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {}", tansu.display()))?;
+        let broker = Broker { child, address };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(&broker.address).is_err() {
+            if Instant::now() > deadline {
+                bail!("tansu did not listen; see {}", dir.display());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for topic in TOPICS {
+            let out = Command::new(tansu)
+                .args(["topic", "create", "--broker", &url, "--partitions"])
+                .arg(partitions.to_string())
+                .arg(topic)
+                .current_dir(&dir)
+                .output()?;
+            if !out.status.success() {
+                bail!("creating {topic}: {}", String::from_utf8_lossy(&out.stderr));
+            }
+        }
+        Ok(broker)
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Produces `n` sample orders to each topic (the same orders, Avro and JSON); returns the
+/// bytes of each topic's values.
+fn produce(brokers: &str, n: u64) -> Result<[u64; 2]> {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "20")
+        .set("batch.size", "1000000")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()?;
+    let mut rng = SmallRng::seed_from_u64(7);
+    let mut bytes = [0u64; 2];
+    let mut avro = Vec::new();
+    for i in 0..n {
+        // The demo's generator: even numbers are orders.
+        let (_, key, json) = weir::source::embedded::sample_message(2 * i, false, &mut rng);
+        avro.clear();
+        encode_avro(&serde_json::from_str(&json)?, &mut avro)?;
+        for (k, (topic, value)) in [(AVRO_TOPIC, &avro[..]), (JSON_TOPIC, json.as_bytes())]
+            .into_iter()
+            .enumerate()
+        {
+            bytes[k] += value.len() as u64;
+            let mut record = BaseRecord::to(topic).key(&key).payload(value);
+            loop {
+                match producer.send(record) {
+                    Ok(()) => break,
+                    Err((rdkafka::error::KafkaError::MessageProduction(_), r)) => {
+                        record = r;
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    Err((e, _)) => return Err(e.into()),
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(120))?;
+    Ok(bytes)
+}
+
+/// One order as Avro (`tests/bench/order.avsc`) with Confluent framing.
+fn encode_avro(o: &serde_json::Value, out: &mut Vec<u8>) -> Result<()> {
+    fn long(v: i64, out: &mut Vec<u8>) {
+        let mut z = ((v << 1) ^ (v >> 63)) as u64;
+        while z >= 0x80 {
+            out.push((z as u8) | 0x80);
+            z >>= 7;
+        }
+        out.push(z as u8);
+    }
+    fn string(v: &serde_json::Value, out: &mut Vec<u8>) -> Result<()> {
+        let s = v.as_str().context("a string")?;
+        long(s.len() as i64, out);
+        out.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+    let num = |v: &serde_json::Value| v.as_f64().context("a number");
+    out.push(0);
+    out.extend_from_slice(&SCHEMA_ID.to_be_bytes());
+    string(&o["id"], out)?;
+    long(o["ts"].as_i64().context("ts")?, out);
+    out.extend_from_slice(&num(&o["amount"])?.to_le_bytes());
+    string(&o["currency"], out)?;
+    for f in ["id", "name", "tier"] {
+        string(&o["customer"][f], out)?;
+    }
+    let items = o["items"].as_array().context("items")?;
+    long(items.len() as i64, out);
+    for it in items {
+        string(&it["sku"], out)?;
+        long(it["qty"].as_i64().context("qty")?, out);
+        out.extend_from_slice(&num(&it["price"])?.to_le_bytes());
+    }
+    long(0, out);
+    Ok(())
+}
+
+/// Runs `weir run` on `config` and reads its summary.
+fn weir(config: &Path, messages: u64) -> Result<Measured> {
+    let summary = config.with_extension("summary.json");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_weir"));
+    c.args(["run", "--config"])
+        .arg(config)
+        .arg("--summary-json")
+        .arg(&summary)
+        .env("RUST_LOG", "warn");
+    let (status, rss, _) = wait_child(c, false)?;
+    if !status.success() {
+        bail!("weir on {} exited with {status}", config.display());
+    }
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary)?)?;
+    let consumed = s["consumed"].as_u64().context("consumed")?;
+    if consumed != messages {
+        bail!("weir on {} read {consumed} of {messages}", config.display());
+    }
+    let d = &s["streaming"];
+    Ok(Measured {
+        messages: consumed,
+        seconds: d["secs"].as_f64().unwrap_or(0.0) + d["nanos"].as_f64().unwrap_or(0.0) / 1e9,
+        transform_seconds: s["stages"]["transform"].as_f64(),
+        peak_rss_kib: rss,
+    })
+}
+
+/// Runs a child that prints its [`Measured`] as the last line of its stdout.
+fn child_json(c: Command) -> Result<Measured> {
+    let (status, rss, out) = wait_child(c, true)?;
+    if !status.success() {
+        bail!("{status}");
+    }
+    let line = out.lines().last().context("no output")?;
+    let mut m: Measured = serde_json::from_str(line).with_context(|| line.to_string())?;
+    m.peak_rss_kib = rss;
+    Ok(m)
+}
+
+/// Runs `c` to its end: its exit status, peak RSS (KiB) and stdout (when `capture`).
+fn wait_child(mut c: Command, capture: bool) -> Result<(std::process::ExitStatus, u64, String)> {
+    use std::io::Read as _;
+    use std::os::unix::process::ExitStatusExt as _;
+    if capture {
+        c.stdout(Stdio::piped());
+    }
+    let mut child = c.spawn().with_context(|| format!("{c:?}"))?;
+    let mut out = String::new();
+    if let Some(mut s) = child.stdout.take() {
+        s.read_to_string(&mut out)?;
+    }
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: rusage is plain data that wait4 fills in; the child is ours and not yet waited for.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; pointers to live locals.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    if r != pid {
+        bail!("wait4: {}", std::io::Error::last_os_error());
+    }
+    Ok((
+        std::process::ExitStatus::from_raw(status),
+        usage.ru_maxrss as u64,
+        out,
+    ))
+}
+
+// ---------------------------------------------------------------- the children
+
+/// The ceiling: a consumer with weir's settings that counts messages and value bytes.
+fn ceiling() -> Result<()> {
+    let expected: u64 = env_or("WEIR_BENCH_MESSAGES", 0)?;
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", std::env::var("WEIR_BENCH_BROKERS")?)
+        .set("group.id", std::env::var("WEIR_BENCH_GROUP")?)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false")
+        .set("fetch.wait.max.ms", "10")
+        .set("fetch.queue.backoff.ms", "10")
+        .create()?;
+    consumer.subscribe(&[&std::env::var("WEIR_BENCH_TOPIC")?])?;
+    let (mut n, mut bytes, mut first) = (0u64, 0u64, None);
+    let mut last = Instant::now();
+    while n < expected {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                first.get_or_insert_with(Instant::now);
+                n += 1;
+                bytes += m.payload_len() as u64;
+                last = Instant::now();
+            }
+            Some(Err(e)) => eprintln!("ceiling: {e}"),
+            None if last.elapsed() > Duration::from_secs(60) => bail!("stalled at {n}"),
+            None => {}
+        }
+    }
+    let seconds = first.map_or(0.0, |f: Instant| f.elapsed().as_secs_f64());
+    std::hint::black_box(bytes);
+    print_measured(n, seconds, None)
+}
+
+/// weir's consumer, decoder and Parquet writer around the native filter and project.
+fn native() -> Result<()> {
+    use weir::config::{LoadedConfig, SinkConfig};
+    use weir_guest_sdk::testing;
+    let expected: u64 = env_or("WEIR_BENCH_MESSAGES", 0)?;
+    let cfg = LoadedConfig::load(Path::new(&std::env::var("WEIR_BENCH_CONFIG")?))?;
+    let kafka = &cfg.config.source.kafka;
+    let source = weir::source::kafka::KafkaSource::new(kafka, &kafka.brokers, None)?;
+    let mut decoder = weir::decode::Decoder::new(&cfg, None).map_err(anyhow::Error::msg)?;
+    let route = &cfg.config.routes[0];
+    let params = |i: usize| route.transforms[i].params.to_string();
+    let mut filter = testing::init::<weir_plugin_filter::Filter>(&params(0))?;
+    let mut project = testing::init::<weir_plugin_project::Project>(&params(1))?;
+    let SinkConfig::Parquet(pc) = &route.sink else {
+        bail!("the native scenario writes Parquet");
+    };
+    let mut sink = weir::sink::parquet::ParquetSink::new(cfg.resolve(&pc.path), pc)?;
+    let mut tracker = weir::offsets::OffsetTracker::default();
+    let (mut n, mut first, mut in_transforms) = (0u64, None, Duration::ZERO);
+    let mut last = Instant::now();
+    while n < expected {
+        let polled = source.poll_batch();
+        if polled.is_empty() {
+            if last.elapsed() > Duration::from_secs(60) {
+                bail!("stalled at {n}");
+            }
+            continue;
+        }
+        first.get_or_insert_with(Instant::now);
+        last = Instant::now();
+        let records: Vec<_> = polled.iter().map(weir::source::kafka::record).collect();
+        n += records.len() as u64;
+        let decoded = decoder.decode(&records);
+        let progress = tracker.begin(BTreeMap::new());
+        for typed in decoded.batches {
+            let t = Instant::now();
+            let kept = common::native(&mut filter, &typed.batch);
+            let out = common::native(&mut project, &kept);
+            in_transforms += t.elapsed();
+            sink.write(&out, &progress)?;
+        }
+    }
+    sink.close_all()?;
+    let seconds = first.map_or(0.0, |f: Instant| f.elapsed().as_secs_f64());
+    print_measured(n, seconds, Some(in_transforms.as_secs_f64()))
+}
+
+/// weir's consumer alone (its batching poll, messages turned into records), counting bytes.
+fn source_only() -> Result<()> {
+    let expected: u64 = env_or("WEIR_BENCH_MESSAGES", 0)?;
+    let cfg = weir::config::LoadedConfig::load(Path::new(&std::env::var("WEIR_BENCH_CONFIG")?))?;
+    let kafka = &cfg.config.source.kafka;
+    let source = weir::source::kafka::KafkaSource::new(kafka, &kafka.brokers, None)?;
+    let (mut n, mut bytes, mut first) = (0u64, 0u64, None);
+    let mut last = Instant::now();
+    let mut polls = 0u64;
+    while n < expected {
+        let polled = source.poll_batch();
+        polls += 1;
+        if polled.is_empty() {
+            if last.elapsed() > Duration::from_secs(60) {
+                bail!("stalled at {n}");
+            }
+            continue;
+        }
+        first.get_or_insert_with(Instant::now);
+        last = Instant::now();
+        for r in polled.iter().map(weir::source::kafka::record) {
+            n += 1;
+            bytes += r.value.map_or(0, <[u8]>::len) as u64;
+        }
+    }
+    let seconds = first.map_or(0.0, |f: Instant| f.elapsed().as_secs_f64());
+    eprintln!("source: {polls} polls, {bytes} bytes");
+    print_measured(n, seconds, None)
+}
+
+fn print_measured(messages: u64, seconds: f64, transform_seconds: Option<f64>) -> Result<()> {
+    let m = Measured {
+        messages,
+        seconds,
+        transform_seconds,
+        peak_rss_kib: 0,
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", serde_json::to_string(&m)?)?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- the report
+
+fn report(rows: &[Row], messages: u64, partitions: i32, bytes: [u64; 2]) -> String {
+    let topic_bytes = |t: &str| if t == AVRO_TOPIC { bytes[0] } else { bytes[1] };
+    let rate = |name: &str| {
+        rows.iter()
+            .find(|r| r.name == name)
+            .map(|r| r.m.messages as f64 / r.m.seconds)
+    };
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Measured {} on {}.\n\n{} sample orders per topic ({:.0} bytes each in Avro, {:.0} in JSON), \
+         {partitions} partitions, on Tansu {} with `memory://` storage on the same machine.\n",
+        date(),
+        machine(),
+        messages,
+        bytes[0] as f64 / messages as f64,
+        bytes[1] as f64 / messages as f64,
+        tansu_version(),
+    );
+    let _ = writeln!(
+        s,
+        "| scenario | what it does | msgs/s | MB/s | peak RSS | vs ceiling |\n|---|---|---:|---:|---:|---:|"
+    );
+    for r in rows {
+        let mps = r.m.messages as f64 / r.m.seconds;
+        let ceiling = if r.topic == AVRO_TOPIC {
+            rate("ceiling-avro")
+        } else {
+            rate("ceiling-json")
+        };
+        let _ = writeln!(
+            s,
+            "| `{}` | {} | {:.0} | {:.1} | {} MiB | {} |",
+            r.name,
+            r.what,
+            mps,
+            topic_bytes(r.topic) as f64 / 1e6 / r.m.seconds,
+            r.m.peak_rss_kib / 1024,
+            ceiling.map_or("".into(), |c| format!("{:.0}%", 100.0 * mps / c)),
+        );
+    }
+    let _ = writeln!(s, "\nRatios, from this run:\n");
+    let ratio = |a: &str, b: &str| match (rate(a), rate(b)) {
+        (Some(x), Some(y)) => format!("{:.2}", x / y),
+        _ => "not run".into(),
+    };
+    let _ = writeln!(
+        s,
+        "- weir / ceiling (Avro, two wasm transforms, Parquet): {}",
+        ratio("weir-avro-parquet", "ceiling-avro")
+    );
+    let _ = writeln!(
+        s,
+        "- weir / Python: Avro to Parquet {}, JSON (to Delta; Python to Parquet) {}",
+        ratio("weir-avro-parquet", "python-avro-parquet"),
+        ratio("weir-json-delta", "python-json-parquet")
+    );
+    let _ = writeln!(
+        s,
+        "- native / weir, whole pipeline (Avro to Parquet): {}",
+        ratio("native-avro-parquet", "weir-avro-parquet")
+    );
+    let stage = |name: &str| {
+        rows.iter()
+            .find(|r| r.name == name)
+            .and_then(|r| r.m.transform_seconds)
+    };
+    if let (Some(w), Some(n)) = (stage("weir-avro-parquet"), stage("native-avro-parquet")) {
+        let _ = writeln!(
+            s,
+            "- wasm / native, time in the two transforms over the whole topic: {:.2} ({:.2} s against {:.2} s)",
+            w / n,
+            w,
+            n
+        );
+    }
+    s
+}
+
+/// Replaces what is between the markers of `doc` with `report` (the rest is prose).
+fn splice(doc: &Path, report: &str) -> Result<()> {
+    const BEGIN: &str = "<!-- bench:begin (written by host/benches/pipeline.rs) -->";
+    const END: &str = "<!-- bench:end -->";
+    let text = std::fs::read_to_string(doc).unwrap_or_default();
+    let (head, tail) = match (text.find(BEGIN), text.find(END)) {
+        (Some(b), Some(e)) if b < e => (&text[..b], &text[e + END.len()..]),
+        _ => (&text[..], "\n"),
+    };
+    std::fs::write(doc, format!("{head}{BEGIN}\n{report}{END}{tail}"))?;
+    Ok(())
+}
+
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_else(|| "an unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem_kib: u64 = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!(
+        "{cores} cores of {model}, {:.0} GiB of memory, Linux {}",
+        mem_kib as f64 / 1024.0 / 1024.0,
+        kernel.trim()
+    )
+}
+
+fn tansu_version() -> String {
+    std::env::var("WEIR_TANSU")
+        .ok()
+        .and_then(|t| Command::new(t).arg("--version").output().ok())
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .replace("tansu ", "")
+        })
+        .unwrap_or_default()
+}
+
+fn date() -> String {
+    Command::new("date")
+        .args(["-u", "+%Y-%m-%d"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
