@@ -420,6 +420,8 @@ mod tests {
             &m.route_rows_out,
             &m.route_filtered,
             &m.route_skipped,
+            &m.route_bytes_in,
+            &m.route_bytes_out,
         ] {
             f.get_or_create(&route).inc();
         }
@@ -468,7 +470,7 @@ mod tests {
             assert!(types.contains(&base), "{name} is not exported: {types:?}");
             checked += 1;
         }
-        assert!(checked >= 12);
+        assert!(checked >= 15);
     }
 
     #[test]
