@@ -451,7 +451,8 @@ pub struct ParquetSinkConfig {
     /// Close a file at this many rows.
     #[serde(default = "defaults::parquet_max_rows")]
     pub max_rows: usize,
-    /// Close a file at about this size (encoded bytes so far, e.g. `128MiB`).
+    /// Close a file at about this size (encoded bytes so far, e.g. `128MiB`; the batches its
+    /// writer thread has yet to encode, at most 4, are not counted).
     #[serde(default = "defaults::parquet_max_bytes", deserialize_with = "de_size")]
     pub max_bytes: u64,
     /// Close a file when its first row is this old.

@@ -1,10 +1,14 @@
 //! The Parquet sink: rolling files, each written under a hidden temporary name, synced, and
 //! renamed into place when complete, so readers never see a partial file. The acks of a file's
 //! rows complete only after the rename (and the folder's sync), so offsets commit behind it.
+//! Each open file is encoded and compressed on a thread of its own while the worker goes on.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use arrow_array::RecordBatch;
@@ -19,7 +23,7 @@ use crate::config::ParquetSinkConfig;
 use crate::offsets::{Ack, Progress};
 
 struct OpenFile {
-    writer: ArrowWriter<File>,
+    writer: FileWriter,
     tmp: PathBuf,
     dest: PathBuf,
     schema: SchemaRef,
@@ -99,8 +103,7 @@ impl ParquetSink {
             .map_err(|e| SinkError::Io(format!("{}: {e}", file.tmp.display())))?;
         file.rows += batch.num_rows();
         file.acks.push(progress.hold());
-        let bytes = file.writer.bytes_written() + file.writer.in_progress_size();
-        if file.rows >= self.cfg.max_rows || bytes as u64 >= self.cfg.max_bytes {
+        if file.rows >= self.cfg.max_rows || file.writer.encoded_bytes() >= self.cfg.max_bytes {
             self.close(&dir)?;
         }
         Ok(())
@@ -140,7 +143,8 @@ impl ParquetSink {
             return Ok(());
         };
         let io = |e: &dyn std::fmt::Display| SinkError::Io(format!("{}: {e}", f.tmp.display()));
-        let file = f.writer.into_inner().map_err(|e| io(&e))?;
+        let mut writer = f.writer;
+        let file = writer.finish().map_err(|e| io(&e))?;
         file.sync_all().map_err(|e| io(&e))?;
         let len = file.metadata().map_err(|e| io(&e))?.len();
         drop(file);
@@ -175,7 +179,7 @@ impl ParquetSink {
         let dest = dir.join(name);
         let file =
             File::create(&tmp).map_err(|e| SinkError::Io(format!("{}: {e}", tmp.display())))?;
-        let writer = ArrowWriter::try_new(file, schema.clone(), Some(self.props.clone()))
+        let writer = FileWriter::start(file, schema.clone(), self.props.clone())
             .map_err(|e| SinkError::Io(format!("{}: {e}", tmp.display())))?;
         Ok(OpenFile {
             writer,
@@ -186,6 +190,72 @@ impl ParquetSink {
             opened: Instant::now(),
             acks: Vec::new(),
         })
+    }
+}
+
+/// Batches a file's writer thread may have queued: bounds the memory they hold.
+const QUEUED_BATCHES: usize = 4;
+
+/// An [`ArrowWriter`] on a thread of its own: batches are encoded and compressed there. Its
+/// errors surface at the next write, or at [`FileWriter::finish`].
+struct FileWriter {
+    tx: Option<SyncSender<RecordBatch>>,
+    thread: Option<JoinHandle<Result<File, String>>>,
+    /// Bytes encoded so far (written and buffered), as of the last batch the thread finished.
+    encoded: Arc<AtomicU64>,
+}
+
+impl FileWriter {
+    fn start(file: File, schema: SchemaRef, props: WriterProperties) -> Result<Self, String> {
+        let mut writer =
+            ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| e.to_string())?;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<RecordBatch>(QUEUED_BATCHES);
+        let encoded = Arc::new(AtomicU64::new(writer.bytes_written() as u64)); // the header
+        let bytes = Arc::clone(&encoded);
+        let thread = std::thread::Builder::new()
+            .name("weir-parquet".into())
+            .spawn(move || {
+                for batch in rx {
+                    writer.write(&batch).map_err(|e| e.to_string())?;
+                    let n = writer.bytes_written() + writer.in_progress_size();
+                    bytes.store(n as u64, Ordering::Relaxed);
+                }
+                writer.into_inner().map_err(|e| e.to_string())
+            })
+            .map_err(|e| format!("writer thread: {e}"))?;
+        Ok(FileWriter {
+            tx: Some(tx),
+            thread: Some(thread),
+            encoded,
+        })
+    }
+
+    /// Queues a batch (waiting while the queue is full).
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), String> {
+        match self.tx.as_ref().map(|tx| tx.send(batch.clone())) {
+            Some(Ok(())) => Ok(()),
+            // The thread stopped: its error says why.
+            _ => Err(match self.finish() {
+                Err(e) => e,
+                Ok(_) => "the writer thread stopped".into(),
+            }),
+        }
+    }
+
+    /// What `max_bytes` is checked against: it lags the queued batches.
+    fn encoded_bytes(&self) -> u64 {
+        self.encoded.load(Ordering::Relaxed)
+    }
+
+    /// Waits for the queued batches and the footer; the file is complete but not yet synced.
+    fn finish(&mut self) -> Result<File, String> {
+        drop(self.tx.take());
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .unwrap_or_else(|_| Err("the writer thread panicked".into())),
+            None => Err("the file was already finished".into()),
+        }
     }
 }
 
@@ -319,6 +389,24 @@ mod tests {
             sink.write(&batch(i * 10, 10), &p).unwrap();
         }
         assert_eq!(finished(dir.path()).len(), 3);
+
+        // The size seen lags the batches the writer thread has yet to encode; files still roll.
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = cfg(usize::MAX);
+        c.max_bytes = 20_000;
+        let mut sink = ParquetSink::new(dir.path().to_path_buf(), &c).unwrap();
+        for i in 0..200 {
+            sink.write(&batch(i * 1000, 1000), &p).unwrap();
+        }
+        sink.close_all().unwrap();
+        let files = finished(dir.path());
+        assert!(files.len() > 1, "{files:?}");
+        let rows: usize = files
+            .iter()
+            .flat_map(|f| read(f))
+            .map(|b| b.num_rows())
+            .sum();
+        assert_eq!(rows, 200_000);
 
         let dir = tempfile::tempdir().unwrap();
         let mut c = cfg(usize::MAX);
