@@ -1340,8 +1340,7 @@ fn vectorized_call(
                 return Ok(None);
             };
             if f == Function::Date {
-                return Ok(each(t.iter(), interp::date_text)
-                    .map(|out| Col::Array(Arc::new(StringArray::from(out)))));
+                return Ok(dates(&t).map(|out| Col::Array(Arc::new(out))));
             }
             let unit = if f == Function::TruncateDay {
                 interp::MICROS_PER_DAY
@@ -1352,6 +1351,23 @@ fn vectorized_call(
         }
         _ => None,
     })
+}
+
+/// `date()` of every timestamp (µs), written straight into one string array; `None` when one
+/// is out of range, so the call goes to the row semantics, which raise the error there.
+fn dates(t: &arrow_array::TimestampMicrosecondArray) -> Option<StringArray> {
+    let mut out = arrow_array::builder::StringBuilder::with_capacity(t.len(), t.len() * 10);
+    for v in t.iter() {
+        match v {
+            None => out.append_null(),
+            Some(v) => match interp::date_bytes(v) {
+                // ASCII digits and dashes.
+                Some(b) => out.append_value(std::str::from_utf8(&b).ok()?),
+                None => out.append_value(interp::date_text(v)?),
+            },
+        }
+    }
+    Some(out.finish())
 }
 
 /// `f` on every non-null element (nulls stay null); `None` when `f` declines one, so the call

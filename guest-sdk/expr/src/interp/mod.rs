@@ -18,8 +18,9 @@ use crate::EvalError;
 
 // What the column-wise evaluator shares with the row semantics, so the two can't drift.
 pub(crate) use functions::{
-    call, compiled_regex, date_text, epoch_to_micros, sha256_hex, substr_chars, truncate_micros,
-    Arg, CastType, MICROS_PER_DAY, MICROS_PER_HOUR, MICROS_PER_MILLI, MICROS_PER_SECOND,
+    call, compiled_regex, date_bytes, date_text, epoch_to_micros, sha256_hex, substr_chars,
+    truncate_micros, Arg, CastType, MICROS_PER_DAY, MICROS_PER_HOUR, MICROS_PER_MILLI,
+    MICROS_PER_SECOND,
 };
 
 /// Evaluates `ast` on `data`.

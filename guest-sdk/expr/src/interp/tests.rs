@@ -376,6 +376,35 @@ fn time_helpers() {
     assert_eq!(date_text(t).as_deref(), Some("2024-05-01"));
     assert_eq!(date_text(-1).as_deref(), Some("1969-12-31"));
     assert_eq!(date_text(i64::MAX), None);
+    // Around year 0 and 9999, where the fast path hands over to chrono.
+    assert_eq!(
+        date_text(-62_167_219_200_000_000).as_deref(),
+        Some("0000-01-01")
+    );
+    assert_eq!(
+        date_text(-62_167_219_200_000_001).as_deref(),
+        Some("-0001-12-31")
+    );
+    assert_eq!(
+        date_text(253_402_300_799_999_999).as_deref(),
+        Some("9999-12-31")
+    );
+    assert_eq!(
+        date_text(253_402_300_800_000_000).as_deref(),
+        Some("+10000-01-01")
+    );
+}
+
+proptest::proptest! {
+    /// The fast `YYYY-MM-DD` is chrono's `%Y-%m-%d`, to the byte, wherever it answers.
+    #[test]
+    fn dates_are_written_as_chrono_writes_them(t in -70_000_000_000_000_000i64..300_000_000_000_000_000) {
+        let chrono = chrono::DateTime::from_timestamp_micros(t).map(|d| d.format("%Y-%m-%d").to_string());
+        if let Some(b) = date_bytes(t) {
+            proptest::prop_assert_eq!(Some(String::from_utf8(b.to_vec()).unwrap()), chrono.clone());
+        }
+        proptest::prop_assert_eq!(date_text(t), chrono);
+    }
 }
 
 #[test]
