@@ -278,7 +278,10 @@ impl KafkaSource {
 
     fn drop_revoked(&self, out: &mut Vec<BorrowedMessage<'_>>) {
         let ctx = self.consumer.context();
-        if !ctx.any_revoked.swap(false, Ordering::Acquire) {
+        // A load per message; the swap only after a revocation.
+        if !ctx.any_revoked.load(Ordering::Acquire)
+            || !ctx.any_revoked.swap(false, Ordering::Acquire)
+        {
             return;
         }
         let revoked = std::mem::take(
