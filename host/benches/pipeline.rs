@@ -16,12 +16,14 @@
 //! - `python`: `tests/bench/pandas_baseline.py`.
 //!
 //! Throughput is measured from a scenario's first message to its last output made durable, so
-//! joining the group is not counted. Peak RSS is the child's, from `wait4`. It prints a table
+//! joining the group is not counted; each scenario but Python's runs 3 times and the median is
+//! reported. Peak RSS is the child's, from `wait4`. It prints a table
 //! and writes it, with the machine, into `docs/BENCHMARKS.md` (between the markers).
 //!
 //! Environment: `WEIR_TANSU` (the broker; required), `WEIR_PYTHON` (a Python with
 //! confluent-kafka, pandas, fastavro and pyarrow; without it the Python rows are skipped),
 //! `WEIR_BENCH_MESSAGES` (per topic; default 1,000,000), `WEIR_BENCH_PARTITIONS` (default 3),
+//! `WEIR_BENCH_REPEAT` (runs of each scenario but Python's, the median reported; default 3),
 //! `WEIR_BENCH_ONLY` (a comma-separated list of scenario names to run), `WEIR_BENCH_HOLD` (set:
 //! load the broker, write the configs, print where they are, and wait, for profiling by hand).
 
@@ -69,8 +71,19 @@ struct Measured {
     /// Seconds in the transforms (weir's stage time; the native loop's own).
     #[serde(default)]
     transform_seconds: Option<f64>,
+    /// weir's own account of its time, per stage (its summary's `stages`).
+    #[serde(default)]
+    stages: Option<StageTimes>,
     #[serde(skip_deserializing)]
     peak_rss_kib: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
+struct StageTimes {
+    poll: f64,
+    decode: f64,
+    transform: f64,
+    sink: f64,
 }
 
 struct Row {
@@ -85,6 +98,7 @@ struct Row {
 fn drive() -> Result<()> {
     let messages: u64 = env_or("WEIR_BENCH_MESSAGES", 1_000_000)?;
     let partitions: i32 = env_or("WEIR_BENCH_PARTITIONS", 3)?;
+    let repeat: usize = env_or("WEIR_BENCH_REPEAT", 3)?;
     let only: Option<Vec<String>> = std::env::var("WEIR_BENCH_ONLY")
         .ok()
         .map(|s| s.split(',').map(str::to_string).collect());
@@ -118,8 +132,17 @@ fn drive() -> Result<()> {
         let text = std::fs::read_to_string(bench.join(name))?
             .replace("@BROKERS@", &broker.address)
             .replace("@GROUP@", &format!("bench-{group}"))
-            .replace("@OUT@", &work.path().join("out").display().to_string());
-        let path = work.path().join(name);
+            .replace(
+                "@OUT@",
+                &work
+                    .path()
+                    .join(format!("out-{group}"))
+                    .display()
+                    .to_string(),
+            );
+        // One file per run: each has its own group and output (a Delta table remembers
+        // what it holds and would skip it).
+        let path = work.path().join(format!("{group}-{name}"));
         std::fs::write(&path, text)?;
         Ok(path)
     };
@@ -161,36 +184,43 @@ fn drive() -> Result<()> {
             "ceiling-json"
         };
         if run(name) {
-            let mut c = Command::new(&self_exe);
-            c.env(ROLE, "ceiling")
-                .env("WEIR_BENCH_BROKERS", &broker.address)
-                .env("WEIR_BENCH_TOPIC", topic)
-                .env("WEIR_BENCH_GROUP", format!("ceiling-{topic}"))
-                .env("WEIR_BENCH_MESSAGES", messages.to_string());
-            let what = "bare rdkafka consumer, counting bytes";
-            add(name, what, topic, child_json(c)?);
+            let mut k = 0;
+            let m = median_of(repeat, || {
+                k += 1;
+                let mut c = Command::new(&self_exe);
+                c.env(ROLE, "ceiling")
+                    .env("WEIR_BENCH_BROKERS", &broker.address)
+                    .env("WEIR_BENCH_TOPIC", topic)
+                    .env("WEIR_BENCH_GROUP", format!("ceiling-{topic}-{k}"))
+                    .env("WEIR_BENCH_MESSAGES", messages.to_string());
+                child_json(c)
+            })?;
+            add(name, "bare rdkafka consumer, counting bytes", topic, m);
         }
     }
     if run("weir-avro-parquet") {
-        let m = weir(&config("avro-parquet.yaml")?, messages)?;
+        let m = median_of(repeat, || weir(&config("avro-parquet.yaml")?, messages))?;
         let what = "Avro decode, filter + project (wasm), Parquet";
         add("weir-avro-parquet", what, AVRO_TOPIC, m);
     }
     if run("native-avro-parquet") {
-        let mut c = Command::new(&self_exe);
-        c.env(ROLE, "native")
-            .env("WEIR_BENCH_CONFIG", config("avro-parquet.yaml")?)
-            .env("WEIR_BENCH_MESSAGES", messages.to_string());
+        let m = median_of(repeat, || {
+            let mut c = Command::new(&self_exe);
+            c.env(ROLE, "native")
+                .env("WEIR_BENCH_CONFIG", config("avro-parquet.yaml")?)
+                .env("WEIR_BENCH_MESSAGES", messages.to_string());
+            child_json(c)
+        })?;
         let what = "the same, transforms compiled natively";
-        add("native-avro-parquet", what, AVRO_TOPIC, child_json(c)?);
+        add("native-avro-parquet", what, AVRO_TOPIC, m);
     }
     if run("weir-json-delta") {
-        let m = weir(&config("json-delta.yaml")?, messages)?;
+        let m = median_of(repeat, || weir(&config("json-delta.yaml")?, messages))?;
         let what = "JSON decode, filter + project (wasm), Delta";
         add("weir-json-delta", what, JSON_TOPIC, m);
     }
     if run("weir-json-kafka") {
-        let m = weir(&config("json-kafka.yaml")?, messages)?;
+        let m = median_of(repeat, || weir(&config("json-kafka.yaml")?, messages))?;
         let what = "JSON decode, filter + project (wasm), JSON to Kafka";
         add("weir-json-kafka", what, JSON_TOPIC, m);
     }
@@ -221,6 +251,16 @@ fn drive() -> Result<()> {
     eprintln!("bench: wrote {}", doc.display());
     drop(broker);
     Ok(())
+}
+
+/// Runs a scenario `n` times: the run of median time (peak RSS: the highest of them).
+fn median_of(n: usize, mut run: impl FnMut() -> Result<Measured>) -> Result<Measured> {
+    let mut runs = (0..n.max(1)).map(|_| run()).collect::<Result<Vec<_>>>()?;
+    let rss = runs.iter().map(|m| m.peak_rss_kib).max().unwrap_or(0);
+    runs.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
+    let mut m = runs.swap_remove(runs.len() / 2);
+    m.peak_rss_kib = rss;
+    Ok(m)
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
@@ -384,6 +424,7 @@ fn weir(config: &Path, messages: u64) -> Result<Measured> {
         messages: consumed,
         seconds: d["secs"].as_f64().unwrap_or(0.0) + d["nanos"].as_f64().unwrap_or(0.0) / 1e9,
         transform_seconds: s["stages"]["transform"].as_f64(),
+        stages: serde_json::from_value(s["stages"].clone()).ok(),
         peak_rss_kib: rss,
     })
 }
@@ -545,6 +586,7 @@ fn print_measured(messages: u64, seconds: f64, transform_seconds: Option<f64>) -
         messages,
         seconds,
         transform_seconds,
+        stages: None,
         peak_rss_kib: 0,
     };
     let mut out = std::io::stdout().lock();
@@ -593,6 +635,27 @@ fn report(rows: &[Row], messages: u64, partitions: i32, bytes: [u64; 2]) -> Stri
             topic_bytes(r.topic) as f64 / 1e6 / r.m.seconds,
             r.m.peak_rss_kib / 1024,
             ceiling.map_or("".into(), |c| format!("{:.0}%", 100.0 * mps / c)),
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nWhere weir's time goes (its summary, seconds over the whole topic; `rest` is routing, \
+         offsets, commits, and handing the messages back to librdkafka):\n\n\
+         | scenario | total | poll | decode | transforms | sinks | rest |\n|---|---:|---:|---:|---:|---:|---:|"
+    );
+    for r in rows {
+        let Some(t) = r.m.stages else { continue };
+        let rest = r.m.seconds - t.poll - t.decode - t.transform - t.sink;
+        let _ = writeln!(
+            s,
+            "| `{}` | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            r.name,
+            r.m.seconds,
+            t.poll,
+            t.decode,
+            t.transform,
+            t.sink,
+            rest.max(0.0)
         );
     }
     let _ = writeln!(s, "\nRatios, from this run:\n");

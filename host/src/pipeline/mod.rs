@@ -761,9 +761,14 @@ impl Stages {
     fn process(&mut self, records: &[Record<'_>]) -> Result<(), PipelineError> {
         let _batch = tracing::debug_span!("batch", messages = records.len()).entered();
         let mut highest: BTreeMap<(&str, i32), i64> = BTreeMap::new();
-        for r in records {
-            let e = highest.entry((r.topic, r.partition)).or_insert(r.offset);
-            *e = (*e).max(r.offset);
+        // A poll comes in runs of one partition: the map is touched once per run.
+        for run in records.chunk_by(|a, b| a.topic == b.topic && a.partition == b.partition) {
+            if let Some(top) = run.iter().map(|r| r.offset).max() {
+                let e = highest
+                    .entry((run[0].topic, run[0].partition))
+                    .or_insert(top);
+                *e = (*e).max(top);
+            }
         }
         let highest: BTreeMap<Partition, i64> = highest
             .into_iter()
