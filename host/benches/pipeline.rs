@@ -9,6 +9,7 @@
 //! to two topics, once as Avro (Confluent framing) and once as JSON. Then each scenario reads a
 //! whole topic from the start in a process of its own, with a fresh consumer group:
 //! - `ceiling`: a bare rdkafka consumer that counts messages and bytes, with weir's settings;
+//! - `source`: weir's own consumer (its batching poll, the messages turned into records) alone;
 //! - `weir`: the configs in `tests/bench/` (filter and project in wasm, to Parquet, Delta or
 //!   Kafka);
 //! - `native`: the same consumer, decoder, transforms and Parquet writer as weir, but with the
@@ -16,14 +17,14 @@
 //! - `python`: `tests/bench/pandas_baseline.py`.
 //!
 //! Throughput is measured from a scenario's first message to its last output made durable, so
-//! joining the group is not counted; each scenario but Python's runs 3 times and the median is
-//! reported. Peak RSS is the child's, from `wait4`. It prints a table
+//! joining the group is not counted. Every scenario but Python's runs 5 times, round robin,
+//! and the median is reported. Peak RSS is the child's, from `wait4`. It prints a table
 //! and writes it, with the machine, into `docs/BENCHMARKS.md` (between the markers).
 //!
 //! Environment: `WEIR_TANSU` (the broker; required), `WEIR_PYTHON` (a Python with
 //! confluent-kafka, pandas, fastavro and pyarrow; without it the Python rows are skipped),
 //! `WEIR_BENCH_MESSAGES` (per topic; default 1,000,000), `WEIR_BENCH_PARTITIONS` (default 3),
-//! `WEIR_BENCH_REPEAT` (runs of each scenario but Python's, the median reported; default 3),
+//! `WEIR_BENCH_REPEAT` (rounds of every scenario but Python's, the median reported; default 5),
 //! `WEIR_BENCH_ONLY` (a comma-separated list of scenario names to run), `WEIR_BENCH_HOLD` (set:
 //! load the broker, write the configs, print where they are, and wait, for profiling by hand).
 
@@ -98,7 +99,7 @@ struct Row {
 fn drive() -> Result<()> {
     let messages: u64 = env_or("WEIR_BENCH_MESSAGES", 1_000_000)?;
     let partitions: i32 = env_or("WEIR_BENCH_PARTITIONS", 3)?;
-    let repeat: usize = env_or("WEIR_BENCH_REPEAT", 3)?;
+    let repeat: usize = env_or("WEIR_BENCH_REPEAT", 5)?;
     let only: Option<Vec<String>> = std::env::var("WEIR_BENCH_ONLY")
         .ok()
         .map(|s| s.split(',').map(str::to_string).collect());
@@ -126,30 +127,19 @@ fn drive() -> Result<()> {
         repo.join("config/schemas/orders.yaml"),
         work.path().join("orders.yaml"),
     )?;
-    let mut group = 0;
-    let mut config = |name: &str| -> Result<PathBuf> {
-        group += 1;
-        let text = std::fs::read_to_string(bench.join(name))?
-            .replace("@BROKERS@", &broker.address)
-            .replace("@GROUP@", &format!("bench-{group}"))
-            .replace(
-                "@OUT@",
-                &work
-                    .path()
-                    .join(format!("out-{group}"))
-                    .display()
-                    .to_string(),
-            );
-        // One file per run: each has its own group and output (a Delta table remembers
-        // what it holds and would skip it).
-        let path = work.path().join(format!("{group}-{name}"));
-        std::fs::write(&path, text)?;
-        Ok(path)
+    let mut ctx = Ctx {
+        brokers: broker.address.clone(),
+        work: work.path().to_path_buf(),
+        bench,
+        self_exe: std::env::current_exe()?,
+        python,
+        messages,
+        group: 0,
     };
     if std::env::var_os("WEIR_BENCH_HOLD").is_some() {
         // For profiling one scenario by hand: the loaded broker and the configs stay up.
         for name in ["avro-parquet.yaml", "json-delta.yaml", "json-kafka.yaml"] {
-            eprintln!("bench: {}", config(name)?.display());
+            eprintln!("bench: {}", ctx.config(name)?.display());
         }
         eprintln!(
             "bench: holding the broker at {} until killed",
@@ -159,90 +149,40 @@ fn drive() -> Result<()> {
             std::thread::sleep(Duration::from_secs(3600));
         }
     }
-    let run = |name: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == name));
-    let self_exe = std::env::current_exe()?;
-    let mut rows = Vec::new();
-    let mut add = |name, what, topic, m: Measured| {
-        eprintln!(
-            "bench: {name:<20} {:>10.0} msg/s  {:>6.1} s  peak RSS {:>5} MiB",
-            m.messages as f64 / m.seconds,
-            m.seconds,
-            m.peak_rss_kib / 1024
-        );
-        rows.push(Row {
-            name,
-            what,
-            topic,
-            m,
-        });
-    };
-
-    for topic in [AVRO_TOPIC, JSON_TOPIC] {
-        let name = if topic == AVRO_TOPIC {
-            "ceiling-avro"
-        } else {
-            "ceiling-json"
-        };
-        if run(name) {
-            let mut k = 0;
-            let m = median_of(repeat, || {
-                k += 1;
-                let mut c = Command::new(&self_exe);
-                c.env(ROLE, "ceiling")
-                    .env("WEIR_BENCH_BROKERS", &broker.address)
-                    .env("WEIR_BENCH_TOPIC", topic)
-                    .env("WEIR_BENCH_GROUP", format!("ceiling-{topic}-{k}"))
-                    .env("WEIR_BENCH_MESSAGES", messages.to_string());
-                child_json(c)
-            })?;
-            add(name, "bare rdkafka consumer, counting bytes", topic, m);
+    let chosen: Vec<&Scenario> = SCENARIOS
+        .iter()
+        .filter(|sc| only.as_ref().is_none_or(|o| o.iter().any(|x| x == sc.name)))
+        .filter(|sc| ctx.python.is_some() || !matches!(sc.how, How::Python(_)))
+        .collect();
+    // Round robin, so that a drift of the machine weighs on every scenario alike; Python's runs
+    // are long, and run once.
+    let mut runs: Vec<Vec<Measured>> = vec![Vec::new(); chosen.len()];
+    for round in 0..repeat.max(1) {
+        for (sc, runs) in chosen.iter().zip(&mut runs) {
+            if round > 0 && matches!(sc.how, How::Python(_)) {
+                continue;
+            }
+            let m = ctx.run(sc)?;
+            eprintln!(
+                "bench: {:<20} {:>10.0} msg/s  {:>6.2} s  peak RSS {:>5} MiB",
+                sc.name,
+                m.messages as f64 / m.seconds,
+                m.seconds,
+                m.peak_rss_kib / 1024
+            );
+            runs.push(m);
         }
     }
-    if run("weir-avro-parquet") {
-        let m = median_of(repeat, || weir(&config("avro-parquet.yaml")?, messages))?;
-        let what = "Avro decode, filter + project (wasm), Parquet";
-        add("weir-avro-parquet", what, AVRO_TOPIC, m);
-    }
-    if run("native-avro-parquet") {
-        let m = median_of(repeat, || {
-            let mut c = Command::new(&self_exe);
-            c.env(ROLE, "native")
-                .env("WEIR_BENCH_CONFIG", config("avro-parquet.yaml")?)
-                .env("WEIR_BENCH_MESSAGES", messages.to_string());
-            child_json(c)
-        })?;
-        let what = "the same, transforms compiled natively";
-        add("native-avro-parquet", what, AVRO_TOPIC, m);
-    }
-    if run("weir-json-delta") {
-        let m = median_of(repeat, || weir(&config("json-delta.yaml")?, messages))?;
-        let what = "JSON decode, filter + project (wasm), Delta";
-        add("weir-json-delta", what, JSON_TOPIC, m);
-    }
-    if run("weir-json-kafka") {
-        let m = median_of(repeat, || weir(&config("json-kafka.yaml")?, messages))?;
-        let what = "JSON decode, filter + project (wasm), JSON to Kafka";
-        add("weir-json-kafka", what, JSON_TOPIC, m);
-    }
-    for (name, topic, format) in [
-        ("python-avro-parquet", AVRO_TOPIC, "avro"),
-        ("python-json-parquet", JSON_TOPIC, "json"),
-    ] {
-        let Some(python) = &python else { continue };
-        if !run(name) {
-            continue;
-        }
-        let mut c = Command::new(python);
-        c.arg(bench.join("pandas_baseline.py"))
-            .args(["--brokers", &broker.address, "--topic", topic])
-            .args(["--group", name, "--format", format])
-            .arg("--schema")
-            .arg(work.path().join("order.avsc"))
-            .args(["--messages", &messages.to_string(), "--out"])
-            .arg(work.path().join(format!("{name}.parquet")));
-        let what = "confluent-kafka, decode, pandas DataFrame per batch, pyarrow Parquet";
-        add(name, what, topic, child_json(c)?);
-    }
+    let rows: Vec<Row> = chosen
+        .iter()
+        .zip(runs)
+        .map(|(sc, runs)| Row {
+            name: sc.name,
+            what: sc.what,
+            topic: sc.topic,
+            m: median(runs),
+        })
+        .collect();
 
     let report = report(&rows, messages, partitions, bytes);
     println!("\n{report}");
@@ -253,14 +193,157 @@ fn drive() -> Result<()> {
     Ok(())
 }
 
-/// Runs a scenario `n` times: the run of median time (peak RSS: the highest of them).
-fn median_of(n: usize, mut run: impl FnMut() -> Result<Measured>) -> Result<Measured> {
-    let mut runs = (0..n.max(1)).map(|_| run()).collect::<Result<Vec<_>>>()?;
+/// The run of median time (peak RSS: the highest of them).
+fn median(mut runs: Vec<Measured>) -> Measured {
     let rss = runs.iter().map(|m| m.peak_rss_kib).max().unwrap_or(0);
     runs.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
     let mut m = runs.swap_remove(runs.len() / 2);
     m.peak_rss_kib = rss;
-    Ok(m)
+    m
+}
+
+/// How a scenario runs.
+enum How {
+    /// This binary as the bare consumer of a topic.
+    Ceiling,
+    /// This binary in a role (`source`, `native`) on a config of `tests/bench/`.
+    Role(&'static str, &'static str),
+    /// `weir run` on a config of `tests/bench/`.
+    Weir(&'static str),
+    /// `tests/bench/pandas_baseline.py` with a format (`avro`, `json`).
+    Python(&'static str),
+}
+
+struct Scenario {
+    name: &'static str,
+    what: &'static str,
+    topic: &'static str,
+    how: How,
+}
+
+const SCENARIOS: [Scenario; 9] = [
+    Scenario {
+        name: "ceiling-avro",
+        what: "bare rdkafka consumer, counting bytes",
+        topic: AVRO_TOPIC,
+        how: How::Ceiling,
+    },
+    Scenario {
+        name: "ceiling-json",
+        what: "bare rdkafka consumer, counting bytes",
+        topic: JSON_TOPIC,
+        how: How::Ceiling,
+    },
+    Scenario {
+        name: "source-avro",
+        what: "weir's consumer alone: batching poll, records, nothing else",
+        topic: AVRO_TOPIC,
+        how: How::Role("source", "avro-parquet.yaml"),
+    },
+    Scenario {
+        name: "weir-avro-parquet",
+        what: "Avro decode, filter + project (wasm), Parquet",
+        topic: AVRO_TOPIC,
+        how: How::Weir("avro-parquet.yaml"),
+    },
+    Scenario {
+        name: "native-avro-parquet",
+        what: "the same, transforms compiled natively",
+        topic: AVRO_TOPIC,
+        how: How::Role("native", "avro-parquet.yaml"),
+    },
+    Scenario {
+        name: "weir-json-delta",
+        what: "JSON decode, filter + project (wasm), Delta",
+        topic: JSON_TOPIC,
+        how: How::Weir("json-delta.yaml"),
+    },
+    Scenario {
+        name: "weir-json-kafka",
+        what: "JSON decode, filter + project (wasm), JSON to Kafka",
+        topic: JSON_TOPIC,
+        how: How::Weir("json-kafka.yaml"),
+    },
+    Scenario {
+        name: "python-avro-parquet",
+        what: "confluent-kafka, decode, pandas DataFrame per batch, pyarrow Parquet",
+        topic: AVRO_TOPIC,
+        how: How::Python("avro"),
+    },
+    Scenario {
+        name: "python-json-parquet",
+        what: "confluent-kafka, decode, pandas DataFrame per batch, pyarrow Parquet",
+        topic: JSON_TOPIC,
+        how: How::Python("json"),
+    },
+];
+
+/// What every run needs; each run gets a consumer group (and output folder) of its own.
+struct Ctx {
+    brokers: String,
+    work: PathBuf,
+    bench: PathBuf,
+    self_exe: PathBuf,
+    python: Option<String>,
+    messages: u64,
+    group: u32,
+}
+
+impl Ctx {
+    /// A config of `tests/bench/` filled in for a new group; one file per run (a Delta table
+    /// remembers what it holds and would skip it on a second run into it).
+    fn config(&mut self, name: &str) -> Result<PathBuf> {
+        self.group += 1;
+        let g = self.group;
+        let out = self.work.join(format!("out-{g}"));
+        let text = std::fs::read_to_string(self.bench.join(name))?
+            .replace("@BROKERS@", &self.brokers)
+            .replace("@GROUP@", &format!("bench-{g}"))
+            .replace("@OUT@", &out.display().to_string());
+        let path = self.work.join(format!("{g}-{name}"));
+        std::fs::write(&path, text)?;
+        Ok(path)
+    }
+
+    fn run(&mut self, sc: &Scenario) -> Result<Measured> {
+        let messages = self.messages.to_string();
+        match sc.how {
+            How::Weir(config) => weir(&self.config(config)?, self.messages),
+            How::Role(role, config) => {
+                let mut c = Command::new(&self.self_exe);
+                c.env(ROLE, role)
+                    .env("WEIR_BENCH_CONFIG", self.config(config)?)
+                    .env("WEIR_BENCH_MESSAGES", messages);
+                child_json(c)
+            }
+            How::Ceiling => {
+                self.group += 1;
+                let mut c = Command::new(&self.self_exe);
+                c.env(ROLE, "ceiling")
+                    .env("WEIR_BENCH_BROKERS", &self.brokers)
+                    .env("WEIR_BENCH_TOPIC", sc.topic)
+                    .env("WEIR_BENCH_GROUP", format!("ceiling-{}", self.group))
+                    .env("WEIR_BENCH_MESSAGES", messages);
+                child_json(c)
+            }
+            How::Python(format) => {
+                self.group += 1;
+                let python = self.python.as_deref().context("WEIR_PYTHON")?;
+                let mut c = Command::new(python);
+                c.arg(self.bench.join("pandas_baseline.py"))
+                    .args(["--brokers", &self.brokers, "--topic", sc.topic])
+                    .args(["--group", &format!("python-{}", self.group)])
+                    .args(["--format", format, "--schema"])
+                    .arg(self.work.join("order.avsc"))
+                    .args(["--messages", &messages, "--out"])
+                    .arg(
+                        self.work
+                            .join(format!("{}-{}.parquet", sc.name, self.group)),
+                    );
+                child_json(c)
+            }
+        }
+    }
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
@@ -522,20 +605,9 @@ fn native() -> Result<()> {
     };
     let mut sink = weir::sink::parquet::ParquetSink::new(cfg.resolve(&pc.path), pc)?;
     let mut tracker = weir::offsets::OffsetTracker::default();
-    let (mut n, mut first, mut in_transforms) = (0u64, None, Duration::ZERO);
-    let mut last = Instant::now();
-    while n < expected {
-        let polled = source.poll_batch();
-        if polled.is_empty() {
-            if last.elapsed() > Duration::from_secs(60) {
-                bail!("stalled at {n}");
-            }
-            continue;
-        }
-        first.get_or_insert_with(Instant::now);
-        last = Instant::now();
+    let mut in_transforms = Duration::ZERO;
+    let (n, seconds) = drain(&source, expected, |polled| {
         let records: Vec<_> = polled.iter().map(weir::source::kafka::record).collect();
-        n += records.len() as u64;
         let decoded = decoder.decode(&records);
         let progress = tracker.begin(BTreeMap::new());
         for typed in decoded.batches {
@@ -545,9 +617,11 @@ fn native() -> Result<()> {
             in_transforms += t.elapsed();
             sink.write(&out, &progress)?;
         }
-    }
+        Ok(())
+    })?;
+    let t = Instant::now();
     sink.close_all()?;
-    let seconds = first.map_or(0.0, |f: Instant| f.elapsed().as_secs_f64());
+    let seconds = seconds + t.elapsed().as_secs_f64();
     print_measured(n, seconds, Some(in_transforms.as_secs_f64()))
 }
 
@@ -557,12 +631,28 @@ fn source_only() -> Result<()> {
     let cfg = weir::config::LoadedConfig::load(Path::new(&std::env::var("WEIR_BENCH_CONFIG")?))?;
     let kafka = &cfg.config.source.kafka;
     let source = weir::source::kafka::KafkaSource::new(kafka, &kafka.brokers, None)?;
-    let (mut n, mut bytes, mut first) = (0u64, 0u64, None);
+    let mut bytes = 0u64;
+    let (n, seconds) = drain(&source, expected, |polled| {
+        for r in polled.iter().map(weir::source::kafka::record) {
+            bytes += r.value.map_or(0, <[u8]>::len) as u64;
+        }
+        Ok(())
+    })?;
+    std::hint::black_box(bytes);
+    print_measured(n, seconds, None)
+}
+
+/// Polls `source` until `expected` messages have come, handing each poll to `each`: the
+/// messages, and the seconds from the first one's arrival to the end of `each` on the last.
+fn drain(
+    source: &weir::source::kafka::KafkaSource,
+    expected: u64,
+    mut each: impl FnMut(&[rdkafka::message::BorrowedMessage<'_>]) -> Result<()>,
+) -> Result<(u64, f64)> {
+    let (mut n, mut first) = (0u64, None);
     let mut last = Instant::now();
-    let mut polls = 0u64;
     while n < expected {
         let polled = source.poll_batch();
-        polls += 1;
         if polled.is_empty() {
             if last.elapsed() > Duration::from_secs(60) {
                 bail!("stalled at {n}");
@@ -570,15 +660,11 @@ fn source_only() -> Result<()> {
             continue;
         }
         first.get_or_insert_with(Instant::now);
+        n += polled.len() as u64;
+        each(&polled)?;
         last = Instant::now();
-        for r in polled.iter().map(weir::source::kafka::record) {
-            n += 1;
-            bytes += r.value.map_or(0, <[u8]>::len) as u64;
-        }
     }
-    let seconds = first.map_or(0.0, |f: Instant| f.elapsed().as_secs_f64());
-    eprintln!("source: {polls} polls, {bytes} bytes");
-    print_measured(n, seconds, None)
+    Ok((n, first.map_or(0.0, |f: Instant| f.elapsed().as_secs_f64())))
 }
 
 fn print_measured(messages: u64, seconds: f64, transform_seconds: Option<f64>) -> Result<()> {
