@@ -24,7 +24,7 @@ pub struct RouteLabels {
     pub route: String,
 }
 
-/// A pipeline stage (`decode`, `transform`, `sink`, `commit`).
+/// A pipeline stage (`poll`, `decode`, `transform`, `sink`).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StageLabels {
     /// The stage.

@@ -640,15 +640,18 @@ impl RouteCounters {
 impl RouteState {
     /// Adds to the counters what `stats` gained since the last call.
     fn export(&mut self) {
-        self.stats.bytes_out = self.sink.bytes_written();
+        let bytes_out = self.sink.bytes_written();
         let (s, e, c) = (&self.stats, &mut self.exported, &self.counters);
         c.messages.inc_by(s.messages_in - e.messages_in);
         c.rows_out.inc_by(s.rows_out - e.rows_out);
         c.filtered.inc_by(s.filtered - e.filtered);
         c.skipped.inc_by(s.skipped - e.skipped);
         c.bytes_in.inc_by(s.bytes_in - e.bytes_in);
-        c.bytes_out.inc_by(s.bytes_out - e.bytes_out);
-        *e = s.clone();
+        c.bytes_out.inc_by(bytes_out - e.bytes_out);
+        *e = RouteStats {
+            bytes_out,
+            ..s.clone()
+        };
     }
 }
 
@@ -777,12 +780,9 @@ impl Stages {
         let progress = self.tracker.begin(highest);
         self.consumed += records.len() as u64;
         self.metrics.consumed.inc_by(records.len() as u64);
-        self.metrics.consumed_bytes.inc_by(
-            records
-                .iter()
-                .map(|r| r.value.map_or(0, <[u8]>::len) as u64)
-                .sum(),
-        );
+        self.metrics
+            .consumed_bytes
+            .inc_by(records.iter().map(Record::value_bytes).sum());
         self.metrics.batch_messages.observe(records.len() as f64);
         let t = Instant::now();
 
@@ -821,7 +821,7 @@ impl Stages {
             route.stats.bytes_in += typed
                 .records
                 .iter()
-                .map(|&i| records[i as usize].value.map_or(0, <[u8]>::len) as u64)
+                .map(|&i| records[i as usize].value_bytes())
                 .sum::<u64>();
             route.stats.batches += 1;
             let typed = match &mut route.sink {

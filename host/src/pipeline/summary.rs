@@ -44,7 +44,7 @@ impl RouteStats {
 }
 
 /// Seconds spent in each stage of the worker, summed over batches.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 pub struct StageTimes {
     /// Polling Kafka for a batch (the polls that returned messages).
     pub poll: f64,

@@ -113,7 +113,7 @@ impl Sink {
         }
     }
 
-    /// Files written, for Parquet.
+    /// Data files written: Parquet files, and Delta data files committed (none for Kafka).
     pub fn files_written(&self) -> u64 {
         match self {
             Sink::Parquet(s) => s.files_written,

@@ -259,7 +259,9 @@ impl KafkaSource {
             let mut left = Duration::ZERO;
             if polled.is_none() {
                 left = deadline.saturating_duration_since(Instant::now());
-                polled = self.consumer.poll(left);
+                if !left.is_zero() {
+                    polled = self.consumer.poll(left);
+                }
             }
             self.drop_revoked(&mut out);
             match polled {

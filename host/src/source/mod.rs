@@ -37,6 +37,11 @@ impl<'a> Record<'a> {
         }
     }
 
+    /// The length of the value (0 for a tombstone): what the byte counters count.
+    pub fn value_bytes(&self) -> u64 {
+        self.value.map_or(0, <[u8]>::len) as u64
+    }
+
     /// The first header with this name.
     pub fn header(&self, name: &str) -> Option<&'a [u8]> {
         self.headers
