@@ -234,6 +234,8 @@ fn avro_through_the_schema_registry_survives_an_outage_and_registers_what_it_wri
         order(4242, "x", 1.0, false, None),
     ));
     // The registry is down when weir starts: it must wait, not dead-letter good data.
+    // One message per batch: rows from each writer reach the sink in batches of their own,
+    // whose fields carry different metadata, and must still register one schema.
     registry.fail_next(6, 503);
     let yaml = format!(
         r#"source:
@@ -241,7 +243,7 @@ fn avro_through_the_schema_registry_survives_an_outage_and_registers_what_it_wri
     brokers: "{brokers}"
     group_id: weir-registry
     topics: [orders]
-    batch: {{ max_records: 1000, max_wait: 50ms }}
+    batch: {{ max_records: 1, max_wait: 50ms }}
     until_idle: 3s
 schema_registry: {{ url: "{url}", max_backoff: 200ms, timeout: 2s }}
 decode:

@@ -99,7 +99,7 @@ impl AvroEncoder {
     fn target(&self, schema: &Schema) -> Result<Target, SinkError> {
         let avro = match &self.fixed {
             Some(s) => s.clone(),
-            None => self.derive(schema).map_err(reject)?,
+            None => derive(schema, self.cfg.record_name.as_deref()).map_err(reject)?,
         };
         let name = full_name(&avro.json_string).map_err(SinkError::Reject)?;
         let fingerprint = match self.cfg.framing {
@@ -134,24 +134,69 @@ impl AvroEncoder {
             .map_err(|e| SinkError::Reject(format!("Avro encoder for `{name}`: {e}")))?;
         Ok(Target { arrow, encoder })
     }
+}
 
-    /// An Avro schema for batches of `schema`, named by the config.
-    fn derive(&self, schema: &Schema) -> Result<AvroSchema, Mismatch> {
-        let mut md = HashMap::new();
-        let full = self.cfg.record_name.as_deref().unwrap_or("weir.Row");
-        match full.rsplit_once('.') {
-            Some((ns, name)) => {
-                md.insert(AVRO_NAMESPACE_METADATA_KEY.to_string(), ns.to_string());
-                md.insert(AVRO_NAME_METADATA_KEY.to_string(), name.to_string());
+/// An Avro schema for batches of `schema`, named `record_name` (default `weir.Row`).
+///
+/// The text is the same for every batch with the same fields, whatever their metadata: a
+/// derived schema is registered, and one record type must not become two versions. arrow-avro
+/// copies a field's metadata into the schema in hash order, and the decoder adds a reader's
+/// defaults only to the rows it resolved from an older writer; so only a field's name, type,
+/// doc, aliases and order are kept, and every field whose union starts with null gets the
+/// default null (which lets the next version add an optional field compatibly).
+fn derive(schema: &Schema, record_name: Option<&str>) -> Result<AvroSchema, Mismatch> {
+    let mut md = HashMap::new();
+    let full = record_name.unwrap_or("weir.Row");
+    match full.rsplit_once('.') {
+        Some((ns, name)) => {
+            md.insert(AVRO_NAMESPACE_METADATA_KEY.to_string(), ns.to_string());
+            md.insert(AVRO_NAME_METADATA_KEY.to_string(), name.to_string());
+        }
+        None => {
+            md.insert(AVRO_NAME_METADATA_KEY.to_string(), full.to_string());
+        }
+    }
+    // Without the decoder's `avro.schema` metadata: the batch may no longer match it.
+    let bare = Schema::new_with_metadata(schema.fields().clone(), md);
+    let derived = AvroSchema::try_from(&bare)
+        .map_err(|e| Mismatch(format!("no Avro schema for the batch: {e}")))?;
+    let mut json: serde_json::Value = serde_json::from_str(&derived.json_string)
+        .map_err(|e| Mismatch(format!("the derived Avro schema is not JSON: {e}")))?;
+    tidy_fields(&mut json);
+    Ok(AvroSchema::new(json.to_string()))
+}
+
+/// Keeps only the Avro attributes of each record field, in the schema `v` and those it nests.
+fn tidy_fields(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        // A union's branches.
+        Value::Array(branches) => branches.iter_mut().for_each(tidy_fields),
+        Value::Object(o) => {
+            if let Some(Value::Array(fields)) = o.get_mut("fields") {
+                for field in fields.iter_mut().filter_map(Value::as_object_mut) {
+                    field.retain(|k, _| {
+                        matches!(k.as_str(), "name" | "type" | "doc" | "aliases" | "order")
+                    });
+                    let optional = match field.get_mut("type") {
+                        Some(t) => {
+                            tidy_fields(t);
+                            matches!(t, Value::Array(b) if b.first().and_then(Value::as_str) == Some("null"))
+                        }
+                        None => false,
+                    };
+                    if optional {
+                        field.insert("default".into(), Value::Null);
+                    }
+                }
             }
-            None => {
-                md.insert(AVRO_NAME_METADATA_KEY.to_string(), full.to_string());
+            for nested in ["items", "values"] {
+                if let Some(t) = o.get_mut(nested) {
+                    tidy_fields(t);
+                }
             }
         }
-        // Without the decoder's `avro.schema` metadata: the batch may no longer match it.
-        let bare = Schema::new_with_metadata(schema.fields().clone(), md);
-        AvroSchema::try_from(&bare)
-            .map_err(|e| Mismatch(format!("no Avro schema for the batch: {e}")))
+        _ => {}
     }
 }
 
@@ -474,6 +519,60 @@ mod tests {
 
     fn target(fields: Vec<Field>) -> SchemaRef {
         Arc::new(Schema::new(fields))
+    }
+
+    /// Two batches of one record type, decoded from different writers: their fields carry
+    /// different metadata, and must still derive one schema text (one registered version).
+    #[test]
+    fn a_derived_schema_does_not_depend_on_field_metadata() {
+        let tier = |order: &[(&str, &str)]| {
+            let md: HashMap<String, String> = order
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            Field::new_dictionary("tier", DataType::Int32, DataType::Utf8, false).with_metadata(md)
+        };
+        let enum_md = [
+            (AVRO_ENUM_SYMBOLS_METADATA_KEY, r#"["BRONZE","GOLD"]"#),
+            (AVRO_NAME_METADATA_KEY, "Tier"),
+            (AVRO_NAMESPACE_METADATA_KEY, "com.acme"),
+        ];
+        let mut reversed = enum_md;
+        reversed.reverse();
+        let note = Field::new("note", DataType::Utf8, true);
+        let inner = |note: Field| {
+            Field::new_struct(
+                "extra",
+                vec![note, Field::new("n", DataType::Int64, false)],
+                true,
+            )
+        };
+        let resolved = note.clone().with_metadata(HashMap::from([(
+            arrow_avro::schema::AVRO_FIELD_DEFAULT_METADATA_KEY.to_string(),
+            "null".to_string(),
+        )]));
+        let a = Schema::new(vec![tier(&enum_md), note.clone(), inner(note)]);
+        let b = Schema::new(vec![tier(&reversed), resolved.clone(), inner(resolved)]);
+
+        let da = derive(&a, Some("com.acme.CleanOrder")).unwrap().json_string;
+        let db = derive(&b, Some("com.acme.CleanOrder")).unwrap().json_string;
+        assert_eq!(da, db);
+        assert!(!da.contains("avro."), "{da}");
+        let v: serde_json::Value = serde_json::from_str(&da).unwrap();
+        assert_eq!(v["name"], "CleanOrder");
+        assert_eq!(v["namespace"], "com.acme");
+        let fields = v["fields"].as_array().unwrap();
+        assert_eq!(fields[0]["type"]["type"], "enum");
+        assert_eq!(fields[0]["type"]["symbols"][1], "GOLD");
+        assert!(fields[0].get("default").is_none());
+        // Optional fields, nested ones too, default to null; required ones have no default.
+        assert!(fields[1]["default"].is_null() && fields[1].get("default").is_some());
+        assert!(fields[2].get("default").is_some());
+        let nested = fields[2]["type"][1]["fields"].as_array().unwrap();
+        assert!(nested[0].get("default").is_some());
+        assert!(nested[1].get("default").is_none());
+        // And it is a schema arrow-avro reads back.
+        arrow_schema_of(&AvroSchema::new(da), None).unwrap();
     }
 
     #[test]
