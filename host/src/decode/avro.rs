@@ -15,6 +15,7 @@ use arrow_avro::codec::Tz;
 use arrow_avro::reader::{Decoder as ArrowAvroDecoder, ReaderBuilder};
 use arrow_avro::schema::{AvroSchema, Fingerprint, FingerprintAlgorithm, SchemaStore};
 use arrow_schema::SchemaRef;
+use indexmap::IndexMap;
 
 use super::{Framed, Rejected};
 use crate::config::{AvroFraming, LoadedConfig};
@@ -261,7 +262,11 @@ pub struct AvroDecoder {
     /// Set when the registry failed in a way that must stop the worker (see [`Self::take_fatal`]).
     fatal: Option<String>,
     readers: HashMap<String, AvroSchema>,
-    writers: HashMap<WriterKey, Writer>,
+    /// Never removed from, so an index stays valid.
+    writers: IndexMap<WriterKey, Writer>,
+    /// The last message's writer and its index: a poll is mostly one writer, which then costs
+    /// no hashing per message.
+    last: Option<(WriterKey, usize)>,
     batch_size: usize,
 }
 
@@ -303,9 +308,47 @@ impl AvroDecoder {
             registry,
             fatal: None,
             readers,
-            writers: HashMap::new(),
+            writers: IndexMap::new(),
+            last: None,
             batch_size: cfg.config.source.kafka.batch.max_records.max(1),
         })
+    }
+}
+
+impl AvroDecoder {
+    /// The index of `key`'s writer, its schema found locally or in the registry on first use.
+    fn resolve(&mut self, key: WriterKey) -> Result<usize, String> {
+        if let Some(i) = self.writers.get_index_of(&key) {
+            return Ok(i);
+        }
+        let schema = match self.local.get(&key) {
+            Some(s) => s.clone(),
+            None => match (&self.registry, key) {
+                (Some(r), WriterKey::Id(id)) => match fetch(r, id) {
+                    Ok(s) => AvroSchema::new(s),
+                    Err(FetchError::Reject(e)) => return Err(e),
+                    Err(FetchError::Fatal(e)) => {
+                        self.fatal = Some(e.clone());
+                        return Err(e);
+                    }
+                },
+                _ => {
+                    return Err(format!(
+                    "unknown {key}: no local schema has it, and no schema_registry is configured"
+                ))
+                }
+            },
+        };
+        let type_name = full_name(&schema.json_string).map_err(|e| format!("{key}: {e}"))?;
+        let (i, _) = self.writers.insert_full(
+            key,
+            Writer {
+                type_name,
+                schema,
+                decoder: None,
+            },
+        );
+        Ok(i)
     }
 }
 
@@ -314,33 +357,18 @@ impl Framed for AvroDecoder {
 
     fn writer(&mut self, value: &[u8]) -> Result<(WriterKey, &str), String> {
         let key = parse_prefix(self.framing, value)?;
-        if !self.writers.contains_key(&key) {
-            let schema = match self.local.get(&key) {
-                Some(s) => s.clone(),
-                None => match (&self.registry, key) {
-                    (Some(r), WriterKey::Id(id)) => match fetch(r, id) {
-                        Ok(s) => AvroSchema::new(s),
-                        Err(FetchError::Reject(e)) => return Err(e),
-                        Err(FetchError::Fatal(e)) => {
-                            self.fatal = Some(e.clone());
-                            return Err(e);
-                        }
-                    },
-                    _ => return Err(format!("unknown {key}: no local schema has it, and no schema_registry is configured")),
-                },
-            };
-            let type_name = full_name(&schema.json_string).map_err(|e| format!("{key}: {e}"))?;
-            self.writers.insert(
-                key,
-                Writer {
-                    type_name,
-                    schema,
-                    decoder: None,
-                },
-            );
+        let i = match self.last {
+            Some((k, i)) if k == key => i,
+            _ => {
+                let i = self.resolve(key)?;
+                self.last = Some((key, i));
+                i
+            }
+        };
+        match self.writers.get_index(i) {
+            Some((_, w)) => Ok((key, w.type_name.as_str())),
+            None => Err(format!("{key}: no writer at index {i}")),
         }
-        let w = &self.writers[&key];
-        Ok((key, w.type_name.as_str()))
     }
 
     fn take_fatal(&mut self) -> Option<String> {

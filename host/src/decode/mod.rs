@@ -260,9 +260,10 @@ fn decode_framed<F: Framed>(
         match f.writer(value) {
             Ok((key, name)) => {
                 let t = given.as_deref().unwrap_or(name);
+                // Without a given type, the writer names it: the same writer, the same type.
                 if let Some((_, idx)) = last
                     .and_then(|g| groups.get_index_mut(g))
-                    .filter(|((gt, gk), _)| gt == t && *gk == key)
+                    .filter(|((gt, gk), _)| *gk == key && (given.is_none() || gt == t))
                 {
                     idx.push(i);
                     continue;

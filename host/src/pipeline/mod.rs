@@ -765,7 +765,11 @@ impl Stages {
         let _batch = tracing::debug_span!("batch", messages = records.len()).entered();
         let mut highest: BTreeMap<(&str, i32), i64> = BTreeMap::new();
         // A poll comes in runs of one partition: the map is touched once per run.
-        for run in records.chunk_by(|a, b| a.topic == b.topic && a.partition == b.partition) {
+        // A topic's name is one string in librdkafka: comparing its address is enough, mostly.
+        let same = |a: &Record, b: &Record| {
+            a.partition == b.partition && (std::ptr::eq(a.topic, b.topic) || a.topic == b.topic)
+        };
+        for run in records.chunk_by(same) {
             if let Some(top) = run.iter().map(|r| r.offset).max() {
                 let e = highest
                     .entry((run[0].topic, run[0].partition))
