@@ -18,8 +18,8 @@
 //!
 //! Throughput is measured from a scenario's first message to its last output made durable, so
 //! joining the group is not counted. Every scenario but Python's runs 5 times, round robin,
-//! and the median is reported. Peak RSS is the child's, from `wait4`. It prints a table
-//! and writes it, with the machine, into `docs/BENCHMARKS.md` (between the markers).
+//! and the median is reported. Peak RSS and CPU time are the child's, from `wait4`. It prints
+//! a table and writes it, with the machine, into `docs/BENCHMARKS.md` (between the markers).
 //!
 //! Environment: `WEIR_TANSU` (the broker; required), `WEIR_PYTHON` (a Python with
 //! confluent-kafka, pandas, fastavro and pyarrow; without it the Python rows are skipped),
@@ -78,6 +78,9 @@ struct Measured {
     stages: Option<StageTimes>,
     #[serde(skip_deserializing)]
     peak_rss_kib: u64,
+    /// The child's user and system CPU time, over its whole life.
+    #[serde(skip_deserializing)]
+    cpu_seconds: f64,
 }
 
 impl Measured {
@@ -164,11 +167,12 @@ fn drive() -> Result<()> {
             }
             let m = ctx.run(sc)?;
             eprintln!(
-                "bench: {:<20} {:>10.0} msg/s  {:>6.2} s  peak RSS {:>5} MiB",
+                "bench: {:<20} {:>10.0} msg/s  {:>6.2} s  peak RSS {:>5} MiB  CPU {:>5.2} s",
                 sc.name,
                 m.messages as f64 / m.seconds,
                 m.seconds,
-                m.peak_rss_kib / 1024
+                m.peak_rss_kib / 1024,
+                m.cpu_seconds
             );
             runs.push(m);
         }
@@ -193,7 +197,7 @@ fn drive() -> Result<()> {
     Ok(())
 }
 
-/// The run of median time (peak RSS: the highest of them).
+/// The run of median time (its CPU time too; peak RSS: the highest of them).
 fn median(mut runs: Vec<Measured>) -> Measured {
     let rss = runs.iter().map(|m| m.peak_rss_kib).max().unwrap_or(0);
     runs.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
@@ -493,7 +497,7 @@ fn weir(config: &Path, messages: u64) -> Result<Measured> {
         .arg("--summary-json")
         .arg(&summary)
         .env("RUST_LOG", "warn");
-    let (status, rss, _) = wait_child(c, false)?;
+    let (status, usage, _) = wait_child(c, false)?;
     if !status.success() {
         bail!("weir on {} exited with {status}", config.display());
     }
@@ -508,24 +512,32 @@ fn weir(config: &Path, messages: u64) -> Result<Measured> {
         seconds: d["secs"].as_f64().unwrap_or(0.0) + d["nanos"].as_f64().unwrap_or(0.0) / 1e9,
         transform_seconds: None,
         stages: serde_json::from_value(s["stages"].clone()).ok(),
-        peak_rss_kib: rss,
+        peak_rss_kib: usage.peak_rss_kib,
+        cpu_seconds: usage.cpu_seconds,
     })
 }
 
 /// Runs a child that prints its [`Measured`] as the last line of its stdout.
 fn child_json(c: Command) -> Result<Measured> {
-    let (status, rss, out) = wait_child(c, true)?;
+    let (status, usage, out) = wait_child(c, true)?;
     if !status.success() {
         bail!("{status}");
     }
     let line = out.lines().last().context("no output")?;
     let mut m: Measured = serde_json::from_str(line).with_context(|| line.to_string())?;
-    m.peak_rss_kib = rss;
+    m.peak_rss_kib = usage.peak_rss_kib;
+    m.cpu_seconds = usage.cpu_seconds;
     Ok(m)
 }
 
-/// Runs `c` to its end: its exit status, peak RSS (KiB) and stdout (when `capture`).
-fn wait_child(mut c: Command, capture: bool) -> Result<(std::process::ExitStatus, u64, String)> {
+/// What a child used, from `wait4`.
+struct Usage {
+    peak_rss_kib: u64,
+    cpu_seconds: f64,
+}
+
+/// Runs `c` to its end: its exit status, its usage and stdout (when `capture`).
+fn wait_child(mut c: Command, capture: bool) -> Result<(std::process::ExitStatus, Usage, String)> {
     use std::io::Read as _;
     use std::os::unix::process::ExitStatusExt as _;
     if capture {
@@ -545,9 +557,13 @@ fn wait_child(mut c: Command, capture: bool) -> Result<(std::process::ExitStatus
     if r != pid {
         bail!("wait4: {}", std::io::Error::last_os_error());
     }
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     Ok((
         std::process::ExitStatus::from_raw(status),
-        usage.ru_maxrss as u64,
+        Usage {
+            peak_rss_kib: usage.ru_maxrss as u64,
+            cpu_seconds: seconds(usage.ru_utime) + seconds(usage.ru_stime),
+        },
         out,
     ))
 }
@@ -674,6 +690,7 @@ fn print_measured(messages: u64, seconds: f64, transform_seconds: Option<f64>) -
         transform_seconds,
         stages: None,
         peak_rss_kib: 0,
+        cpu_seconds: 0.0,
     };
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", serde_json::to_string(&m)?)?;
@@ -703,7 +720,7 @@ fn report(rows: &[Row], messages: u64, partitions: i32, bytes: [u64; 2]) -> Stri
     );
     let _ = writeln!(
         s,
-        "| scenario | what it does | msgs/s | MB/s | peak RSS | vs ceiling |\n|---|---|---:|---:|---:|---:|"
+        "| scenario | what it does | msgs/s | MB/s | peak RSS | CPU s | vs ceiling |\n|---|---|---:|---:|---:|---:|---:|"
     );
     for r in rows {
         let mps = r.m.messages as f64 / r.m.seconds;
@@ -714,12 +731,13 @@ fn report(rows: &[Row], messages: u64, partitions: i32, bytes: [u64; 2]) -> Stri
         };
         let _ = writeln!(
             s,
-            "| `{}` | {} | {:.0} | {:.1} | {} MiB | {} |",
+            "| `{}` | {} | {:.0} | {:.1} | {} MiB | {:.2} | {} |",
             r.name,
             r.what,
             mps,
             topic_bytes(r.topic) as f64 / 1e6 / r.m.seconds,
             r.m.peak_rss_kib / 1024,
+            r.m.cpu_seconds,
             ceiling.map_or("".into(), |c| format!("{:.0}%", 100.0 * mps / c)),
         );
     }
