@@ -313,31 +313,26 @@ impl AvroDecoder {
             batch_size: cfg.config.source.kafka.batch.max_records.max(1),
         })
     }
-}
 
-impl AvroDecoder {
     /// The index of `key`'s writer, its schema found locally or in the registry on first use.
     fn resolve(&mut self, key: WriterKey) -> Result<usize, String> {
         if let Some(i) = self.writers.get_index_of(&key) {
             return Ok(i);
         }
-        let schema = match self.local.get(&key) {
-            Some(s) => s.clone(),
-            None => match (&self.registry, key) {
-                (Some(r), WriterKey::Id(id)) => match fetch(r, id) {
-                    Ok(s) => AvroSchema::new(s),
-                    Err(FetchError::Reject(e)) => return Err(e),
-                    Err(FetchError::Fatal(e)) => {
-                        self.fatal = Some(e.clone());
-                        return Err(e);
-                    }
-                },
-                _ => {
-                    return Err(format!(
-                    "unknown {key}: no local schema has it, and no schema_registry is configured"
-                ))
+        let schema = match (self.local.get(&key), &self.registry, key) {
+            (Some(s), _, _) => s.clone(),
+            (None, Some(r), WriterKey::Id(id)) => match fetch(r, id) {
+                Ok(s) => AvroSchema::new(s),
+                Err(FetchError::Reject(e)) => return Err(e),
+                Err(FetchError::Fatal(e)) => {
+                    self.fatal = Some(e.clone());
+                    return Err(e);
                 }
             },
+            (None, _, _) => {
+                let why = "no local schema has it, and no schema_registry is configured";
+                return Err(format!("unknown {key}: {why}"));
+            }
         };
         let type_name = full_name(&schema.json_string).map_err(|e| format!("{key}: {e}"))?;
         let (i, _) = self.writers.insert_full(
