@@ -395,7 +395,6 @@ impl Workdir {
     }
 }
 
-/// Finished Parquet files in `dir` (hidden temporary files are not output).
 /// Sends `sig` (a `kill` signal name: TERM, KILL, HUP) to a worker.
 pub fn signal(child: &Child, sig: &str) {
     let ok = Command::new("kill")
@@ -405,6 +404,7 @@ pub fn signal(child: &Child, sig: &str) {
     assert!(ok.success());
 }
 
+/// Finished Parquet files in `dir` (hidden temporary files are not output).
 pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
