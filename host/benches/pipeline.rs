@@ -570,9 +570,14 @@ fn wait_child(mut c: Command, capture: bool) -> Result<(std::process::ExitStatus
 
 // ---------------------------------------------------------------- the children
 
-/// The ceiling: a consumer with weir's settings that counts messages and value bytes.
+/// The ceiling: a bare consumer with weir's fetch settings that counts messages and value
+/// bytes, at librdkafka's fastest: the topic's partitions assigned by hand (no group protocol,
+/// so no events among the messages) and drained with `rd_kafka_consume_batch_queue`, 10,000
+/// messages a call at most.
 fn ceiling() -> Result<()> {
+    use rdkafka::bindings as rdsys;
     let expected: u64 = env_or("WEIR_BENCH_MESSAGES", 0)?;
+    let topic = std::env::var("WEIR_BENCH_TOPIC")?;
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", std::env::var("WEIR_BENCH_BROKERS")?)
         .set("group.id", std::env::var("WEIR_BENCH_GROUP")?)
@@ -582,22 +587,41 @@ fn ceiling() -> Result<()> {
         .set("fetch.wait.max.ms", "10")
         .set("fetch.queue.backoff.ms", "10")
         .create()?;
-    consumer.subscribe(&[&std::env::var("WEIR_BENCH_TOPIC")?])?;
+    let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for t in metadata.topics() {
+        for p in t.partitions() {
+            tpl.add_partition_offset(&topic, p.id(), rdkafka::Offset::Beginning)?;
+        }
+    }
+    consumer.assign(&tpl)?;
+    // SAFETY: the consumer outlives the queue handle, destroyed below.
+    let queue = unsafe { rdsys::rd_kafka_queue_get_consumer(consumer.client().native_ptr()) };
+    let mut batch = vec![std::ptr::null_mut(); 10_000];
     let (mut n, mut bytes, mut first) = (0u64, 0u64, None);
     let mut last = Instant::now();
     while n < expected {
-        match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(m)) => {
+        // SAFETY: room for `batch.len()` pointers; each message is destroyed once.
+        let got = unsafe {
+            rdsys::rd_kafka_consume_batch_queue(queue, 100, batch.as_mut_ptr(), batch.len())
+        };
+        for &m in &batch[..usize::try_from(got).unwrap_or(0)] {
+            let r = unsafe { &*m };
+            if r.err == rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
                 first.get_or_insert_with(Instant::now);
                 n += 1;
-                bytes += m.payload_len() as u64;
+                bytes += r.len as u64;
                 last = Instant::now();
+            } else {
+                eprintln!("ceiling: {:?}", r.err);
             }
-            Some(Err(e)) => eprintln!("ceiling: {e}"),
-            None if last.elapsed() > Duration::from_secs(60) => bail!("stalled at {n}"),
-            None => {}
+            unsafe { rdsys::rd_kafka_message_destroy(m) };
+        }
+        if got <= 0 && last.elapsed() > Duration::from_secs(60) {
+            bail!("stalled at {n}");
         }
     }
+    unsafe { rdsys::rd_kafka_queue_destroy(queue) };
     let seconds = first.map_or(0.0, |f: Instant| f.elapsed().as_secs_f64());
     std::hint::black_box(bytes);
     print_measured(n, seconds, None)
@@ -623,7 +647,7 @@ fn native() -> Result<()> {
     let mut tracker = weir::offsets::OffsetTracker::default();
     let mut in_transforms = Duration::ZERO;
     let (n, seconds) = drain(&source, expected, |polled| {
-        let records: Vec<_> = polled.iter().map(weir::source::kafka::record).collect();
+        let records = polled.records();
         let decoded = decoder.decode(&records);
         let progress = tracker.begin(BTreeMap::new());
         for typed in decoded.batches {
@@ -649,7 +673,7 @@ fn source_only() -> Result<()> {
     let source = weir::source::kafka::KafkaSource::new(kafka, &kafka.brokers, None)?;
     let mut bytes = 0u64;
     let (n, seconds) = drain(&source, expected, |polled| {
-        for r in polled.iter().map(weir::source::kafka::record) {
+        for r in polled.records() {
             bytes += r.value_bytes();
         }
         Ok(())
@@ -663,7 +687,7 @@ fn source_only() -> Result<()> {
 fn drain(
     source: &weir::source::kafka::KafkaSource,
     expected: u64,
-    mut each: impl FnMut(&[rdkafka::message::BorrowedMessage<'_>]) -> Result<()>,
+    mut each: impl FnMut(&weir::source::kafka::Polled<'_>) -> Result<()>,
 ) -> Result<(u64, f64)> {
     let (mut n, mut first) = (0u64, None);
     let mut last = Instant::now();

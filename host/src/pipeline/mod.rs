@@ -33,7 +33,7 @@ use crate::sink::parquet::ParquetSink;
 use crate::sink::producer::{self, AckProducer};
 use crate::sink::{Sink, SinkError};
 use crate::source::embedded::{Embedded, Generator};
-use crate::source::kafka::{record, KafkaSource, SourceContext, SourceError};
+use crate::source::kafka::{KafkaSource, SourceContext, SourceError};
 use crate::source::Record;
 
 pub use reload::ReloadStats;
@@ -390,9 +390,11 @@ impl Worker {
                         }
                     }
                 }
-                let records: Vec<Record> = polled.iter().map(record).collect();
+                let records: Vec<Record> = polled.records();
                 if records.is_empty() {
                     drop(st);
+                    drop(records);
+                    drop(polled);
                     // Idle time counts only once partitions are assigned: joining the group
                     // is not idleness.
                     if !held {
