@@ -216,6 +216,10 @@ const PREALLOCATE: usize = 16_384;
 /// The longest a poll waits for messages before it serves the consumer's events again.
 const SERVE_EVENTS_EVERY: Duration = Duration::from_millis(100);
 
+/// How often a busy source forwards its partitions again (see [`forward`]): how long a
+/// partition's messages may wait after a rebalance race, at most.
+const FORWARD_AGAIN_EVERY: Duration = Duration::from_secs(1);
+
 /// A queue of weir's own for the fetched messages (see the module's doc).
 struct MessageQueue(NonNull<rdsys::rd_kafka_queue_t>);
 
@@ -236,7 +240,9 @@ impl Drop for MessageQueue {
 /// librdkafka clears a partition's forward when its fetcher stops, and once the application
 /// has forwarded it, does not forward it again when the fetcher restarts: its messages would
 /// then wait in its own queue. So this runs on every assignment, and again whenever the
-/// message queue is found empty; forwarding also moves what waits there, in order.
+/// message queue is found empty or [`FORWARD_AGAIN_EVERY`] has passed (a fetcher's stop that
+/// lands after the next assignment's forward); forwarding also moves what waits there, in
+/// order.
 fn forward(
     consumer: &BaseConsumer<SourceContext>,
     queue: *mut rdsys::rd_kafka_queue_t,
@@ -474,6 +480,8 @@ pub struct KafkaSource {
     consumer: BaseConsumer<SourceContext>,
     max_records: usize,
     max_wait: Duration,
+    /// When the partitions were last forwarded (see [`forward`]).
+    forwarded: std::sync::Mutex<Instant>,
 }
 
 impl Drop for KafkaSource {
@@ -539,6 +547,7 @@ impl KafkaSource {
             consumer,
             max_records: cfg.batch.max_records,
             max_wait: cfg.batch.max_wait,
+            forwarded: std::sync::Mutex::new(Instant::now()),
         })
     }
 
@@ -570,16 +579,28 @@ impl KafkaSource {
             // What is already fetched is taken at once; an empty queue is waited on, for what
             // is left of `max_wait` (librdkafka returns when `want` have come).
             let left = deadline.saturating_duration_since(Instant::now());
-            if self.take(&mut out.messages, want, left.min(SERVE_EVENTS_EVERY)) == 0 {
-                let held = self.consumer.assignment().map(|a| partitions(&a).collect());
-                let held: Vec<_> = held.unwrap_or_default();
-                forward(&self.consumer, self.messages.0.as_ptr(), held);
-            }
+            let got = self.take(&mut out.messages, want, left.min(SERVE_EVENTS_EVERY));
+            self.forward_again(got == 0);
             if left.is_zero() {
                 break;
             }
         }
         out
+    }
+
+    /// Forwards the held partitions again when the queue ran `dry`, or when it is time.
+    fn forward_again(&self, dry: bool) {
+        let mut last = self
+            .forwarded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !dry && last.elapsed() < FORWARD_AGAIN_EVERY {
+            return;
+        }
+        *last = Instant::now();
+        let held = self.consumer.assignment().map(|a| partitions(&a).collect());
+        let held: Vec<_> = held.unwrap_or_default();
+        forward(&self.consumer, self.messages.0.as_ptr(), held);
     }
 
     /// Appends up to `want` messages from the message queue to `into`, waiting up to `wait`
@@ -839,6 +860,45 @@ mod tests {
         );
         // Nothing more comes: no message of before the rewind is left in the queue.
         assert!(source.poll_batch().is_empty());
+    }
+
+    fn produce(
+        cluster: &MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+        values: std::ops::Range<i32>,
+    ) {
+        let producer: BaseProducer = ClientConfig::new()
+            .set("bootstrap.servers", cluster.bootstrap_servers())
+            .create()
+            .unwrap();
+        for i in values {
+            let v = format!("v{i}");
+            producer
+                .send(BaseRecord::<(), _>::to("in").payload(&v))
+                .unwrap();
+        }
+        producer.flush(Duration::from_secs(10)).unwrap();
+    }
+
+    #[test]
+    fn a_partition_whose_forward_was_cleared_is_forwarded_again() {
+        let (cluster, cfg) = cluster(100);
+        produce(&cluster, 0..3);
+        let source = KafkaSource::new(&cfg, &cfg.brokers, None).unwrap();
+        assert_eq!(poll_values(&source, 3).len(), 3);
+        // What a fetcher's stop that lands after the next assignment leaves: the partition's
+        // queue forwards nowhere, and librdkafka will not forward it again.
+        let rk = source.consumer.client().native_ptr();
+        let topic = CString::new("in").unwrap();
+        // SAFETY: the live consumer; the handle is released at once.
+        unsafe {
+            let q = rdsys::rd_kafka_queue_get_partition(rk, topic.as_ptr(), 0);
+            assert!(!q.is_null());
+            rdsys::rd_kafka_queue_forward(q, std::ptr::null_mut());
+            rdsys::rd_kafka_queue_destroy(q);
+        }
+        produce(&cluster, 3..5);
+        let offsets: Vec<i64> = poll_values(&source, 2).iter().map(|r| r.0).collect();
+        assert_eq!(offsets, [3, 4]);
     }
 
     #[test]
