@@ -829,17 +829,7 @@ mod tests {
     #[test]
     fn a_rewind_reads_again_from_where_it_says_and_nothing_older_slips_through() {
         let (cluster, cfg) = cluster(100);
-        let producer: BaseProducer = ClientConfig::new()
-            .set("bootstrap.servers", cluster.bootstrap_servers())
-            .create()
-            .unwrap();
-        for i in 0..5 {
-            let v = format!("v{i}");
-            producer
-                .send(BaseRecord::<(), _>::to("in").payload(&v))
-                .unwrap();
-        }
-        producer.flush(Duration::from_secs(10)).unwrap();
+        produce(&cluster, 0..5);
         let source = KafkaSource::new(&cfg, &cfg.brokers, None).unwrap();
         let first = poll_values(&source, 5);
         assert_eq!(
