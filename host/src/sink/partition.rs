@@ -27,6 +27,14 @@ pub struct Part {
 /// Splits `batch` by the columns `by`, keeping row order within each part; parts come in the
 /// order their first row appears. A missing or non-scalar partition column refuses the batch.
 pub fn split(batch: &RecordBatch, by: &[String]) -> Result<Vec<Part>, SinkError> {
+    if by.is_empty() {
+        // Unpartitioned: one part, without a key per row.
+        return Ok(vec![Part {
+            dir: String::new(),
+            values: Vec::new(),
+            batch: batch.clone(),
+        }]);
+    }
     let schema = batch.schema();
     let mut key_cols = Vec::with_capacity(by.len());
     for name in by {
