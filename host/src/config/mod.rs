@@ -475,7 +475,8 @@ pub struct ParquetSinkConfig {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Compression {
-    /// zstd, level 3.
+    /// zstd, level 1 (Arrow C++'s and so pyarrow's default): about 1% larger files than
+    /// level 3, for less CPU per row (docs/BENCHMARKS.md).
     #[default]
     Zstd,
     /// Snappy.

@@ -25,11 +25,11 @@ pub(crate) fn field_names(fields: &[arrow_schema::FieldRef]) -> String {
     names.join(", ")
 }
 
-/// Parquet writer settings of the file sinks: the codec (zstd at level 3 by default).
+/// Parquet writer settings of the file sinks: the codec (zstd at level 1 by default).
 pub(crate) fn writer_properties(c: Compression) -> Result<WriterProperties, SinkError> {
     let codec = match c {
         Compression::Zstd => {
-            Codec::ZSTD(ZstdLevel::try_new(3).map_err(|e| SinkError::Io(e.to_string()))?)
+            Codec::ZSTD(ZstdLevel::try_new(1).map_err(|e| SinkError::Io(e.to_string()))?)
         }
         Compression::Snappy => Codec::SNAPPY,
         Compression::None => Codec::UNCOMPRESSED,
