@@ -167,7 +167,7 @@ const EXIT_INVALID: u8 = 2;
 
 /// glibc hands freed blocks over 128 KiB back to the kernel at once (and maps large ones
 /// afresh), so every batch's Arrow buffers would fault in zeroed pages again. Keeping up to
-/// 64 MiB of freed memory for reuse cut page faults by a fifth and CPU by a few percent in the
+/// 64 MiB of freed memory for reuse cut page faults by a fifth and CPU by about 2% in the
 /// benchmark (docs/BENCHMARKS.md).
 fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
