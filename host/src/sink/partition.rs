@@ -199,6 +199,12 @@ mod tests {
         assert_eq!(parts.len(), 1);
         assert_eq!(parts[0].dir, "");
         assert_eq!(parts[0].batch.num_rows(), 4);
+        // A partition column with one value in the batch: one part, rows in order.
+        let parts = split(&batch().slice(2, 2), &["cur".into()]).unwrap();
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0].dir, "cur=EUR");
+        assert_eq!(ids(&parts[0].batch), [3, 4]);
+        assert_eq!(parts[0].batch.num_columns(), 2);
     }
 
     #[test]
