@@ -156,6 +156,10 @@ struct Writer {
     schema: AvroSchema,
     /// `None` before the first message and after a failure (a failed decoder is unusable).
     decoder: Option<ArrowAvroDecoder>,
+    /// Why no decoder can be built for this writer (say, it does not resolve to the reader
+    /// schema). Schemas don't change, so every later message is rejected at once with it,
+    /// instead of each one building and failing again.
+    unusable: Option<String>,
 }
 
 /// A writer schema from the registry, with its references (named types defined in other
@@ -341,6 +345,7 @@ impl AvroDecoder {
                 type_name,
                 schema,
                 decoder: None,
+                unusable: None,
             },
         );
         Ok(i)
@@ -457,9 +462,13 @@ struct Run<'a, 'r> {
 
 impl Run<'_, '_> {
     fn decoder(&mut self) -> Result<&mut ArrowAvroDecoder, String> {
+        if let Some(e) = &self.w.unusable {
+            return Err(e.clone());
+        }
         if self.w.decoder.is_none() {
             let d = build_decoder(self.key, &self.w.schema, self.reader, self.batch_size)
-                .map_err(|e| format!("{} ({}): {e}", self.key, self.w.type_name))?;
+                .map_err(|e| format!("{} ({}): {e}", self.key, self.w.type_name))
+                .inspect_err(|e| self.w.unusable = Some(e.clone()))?;
             self.w.decoder = Some(d);
         }
         self.w

@@ -328,3 +328,37 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_writer_that_does_not_resolve_to_the_reader_schema_rejects_each_message_with_why() {
+    let dir = tempdir();
+    // A field the writer lacks, without a default: v1 can't be read with it.
+    std::fs::write(
+        dir.join("zip.avsc"),
+        r#"{"type":"record","name":"Order","namespace":"com.acme","fields":[{"name":"id","type":"long"},{"name":"zip","type":"string"}]}"#,
+    )
+    .unwrap();
+    let cfg = config(
+        &dir,
+        "{ format: avro, avro: { ids: { 1: v1.avsc }, reader_schemas: { com.acme.Order: zip.avsc } } }",
+    );
+    let mut d = Decoder::new(&cfg, None).unwrap();
+    let msgs: Vec<Vec<u8>> = (0..3).map(|i| order(1, i, "a", 1.0, None)).collect();
+    let records: Vec<Record> = msgs
+        .iter()
+        .enumerate()
+        .map(|(i, v)| rec(i as i64, Some(v)))
+        .collect();
+    for _ in 0..2 {
+        let out = d.decode(&records);
+        assert!(out.batches.is_empty());
+        assert_eq!(out.rejected.len(), 3);
+        for r in &out.rejected {
+            assert!(
+                r.reason.contains("does not resolve to the reader schema"),
+                "{}",
+                r.reason
+            );
+        }
+    }
+}
