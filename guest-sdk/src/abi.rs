@@ -93,10 +93,18 @@ impl LogLevel {
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
-    /// The top-level columns the transform reads; `None` means all. Only these cross into the
-    /// sandbox, so a transform that names them makes every call cheaper.
+    /// What the transform reads; `None` means every column. Only this crosses into the sandbox,
+    /// so a transform that names it makes every call cheaper. An entry is a top-level column, or
+    /// a dotted path into structs (`customer.name`): a struct then crosses with only the fields
+    /// on the paths named into it. A column whose name has a dot in it is matched whole first.
     #[serde(default)]
     pub reads: Option<Vec<String>>,
+    /// Paths (as in `reads`) of lists the transform reads only the length and nulls of, not the
+    /// elements: such a list crosses as a list of nulls, offsets and validity unchanged. A path
+    /// also read in full (in `reads`, or under it) crosses whole; anything but a list crosses
+    /// whole. Absent from the JSON when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lengths: Option<Vec<String>>,
     /// Columns removed after the answer is applied. Absent from the JSON when `None`, so a guest
     /// that does not use it still loads on hosts that predate it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -125,6 +133,25 @@ pub struct CopyColumn {
 }
 
 impl Manifest {
+    /// What of the input the result of a merge answer with the columns `answered` is made of,
+    /// as `reads` entries; `None` for every column. With `select`, that is the selected columns
+    /// neither answered nor copied, and the columns `copy` reads from; without it, the columns
+    /// keep their places, so all of them.
+    pub fn merge_needs(&self, answered: &[&str]) -> Option<Vec<String>> {
+        let select = self.select.as_ref()?;
+        let copies = self.copy.iter().flatten();
+        let mut needs: Vec<String> = select
+            .iter()
+            .filter(|name| {
+                !answered.contains(&name.as_str()) && !copies.clone().any(|c| &c.name == *name)
+            })
+            .cloned()
+            .collect();
+        // The root of each copied path, whole: `field_at` splits every path at its dots.
+        needs.extend(copies.map(|c| c.path.split('.').next().unwrap_or(&c.path).to_string()));
+        Some(needs)
+    }
+
     /// Applies `drop`, then `select`, to the batch that goes on.
     fn shape(&self, batch: RecordBatch) -> Result<RecordBatch, ArrowError> {
         if self.drop.is_none() && self.select.is_none() {
@@ -290,6 +317,62 @@ pub fn apply(
     output: Output,
     manifest: &Manifest,
 ) -> Result<Applied, ArrowError> {
+    apply_unselected(input, output, manifest)?.select()
+}
+
+/// An answer applied to the input, but its rows not yet taken: [`apply`] without its last step.
+/// A host running a chain of transforms takes rows once, at the end, and only of the columns
+/// still there then.
+#[derive(Debug, Clone)]
+pub struct Unselected {
+    /// The merged and shaped batch, as many rows as the input (a replace answer: its own).
+    pub batch: RecordBatch,
+    /// The rows of `batch` that go on, in order; `None` for all of them.
+    pub rows: Option<UInt32Array>,
+    /// Input rows that failed, with the reason.
+    pub errors: Vec<(u32, String)>,
+    /// The answer replaced the batch: its rows no longer trace back to the input's.
+    pub replaced: bool,
+}
+
+impl Unselected {
+    /// Takes the rows that go on.
+    pub fn select(self) -> Result<Applied, ArrowError> {
+        if self.replaced {
+            return Ok(Applied {
+                batch: self.batch,
+                rows: None,
+                errors: self.errors,
+            });
+        }
+        let n = self.batch.num_rows();
+        let (batch, rows) = match self.rows {
+            None => (self.batch, UInt32Array::from_iter_values(0..n as u32)),
+            Some(rows) => (take_rows(&self.batch, &rows)?, rows),
+        };
+        Ok(Applied {
+            batch,
+            rows: Some(rows),
+            errors: self.errors,
+        })
+    }
+}
+
+/// The rows of `batch` at `rows` (a batch without columns keeps its row count).
+pub fn take_rows(batch: &RecordBatch, rows: &UInt32Array) -> Result<RecordBatch, ArrowError> {
+    if batch.num_columns() == 0 {
+        let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(rows.len()));
+        return RecordBatch::try_new_with_options(batch.schema(), Vec::new(), &options);
+    }
+    arrow_select::take::take_record_batch(batch, rows)
+}
+
+/// [`apply`], but the rows are left for [`Unselected::select`] (or the caller) to take.
+pub fn apply_unselected(
+    input: &RecordBatch,
+    output: Output,
+    manifest: &Manifest,
+) -> Result<Unselected, ArrowError> {
     let merge = match output {
         Output::Replace(_) if manifest.copy.is_some() => {
             return Err(ArrowError::InvalidArgumentError(
@@ -297,10 +380,11 @@ pub fn apply(
             ))
         }
         Output::Replace(batch) => {
-            return Ok(Applied {
+            return Ok(Unselected {
                 batch: manifest.shape(batch)?,
                 rows: None,
                 errors: Vec::new(),
+                replaced: true,
             })
         }
         Output::Merge(merge) => merge,
@@ -346,33 +430,65 @@ pub fn apply(
     let merged = manifest.shape(RecordBatch::try_new_with_options(
         schema, columns, &options,
     )?)?;
-    if merge.keep.is_none() && errors.is_empty() {
-        return Ok(Applied {
-            batch: merged,
-            rows: Some(UInt32Array::from_iter_values(0..n as u32)),
-            errors,
-        });
-    }
-    // A row survives when it is kept (true, not null) and did not fail.
-    let survives = |i: usize| {
-        let kept = merge
-            .keep
-            .as_ref()
-            .is_none_or(|k| k.is_valid(i) && k.value(i));
-        let failed = merge.errors.as_ref().is_some_and(|e| e.is_valid(i));
-        kept && !failed
-    };
-    let rows = UInt32Array::from_iter_values((0..n).filter(|&i| survives(i)).map(|i| i as u32));
-    let batch = if rows.len() == n {
-        merged
+    let rows = if merge.keep.is_none() && errors.is_empty() {
+        None
     } else {
-        arrow_select::take::take_record_batch(&merged, &rows)?
+        // A row survives when it is kept (true, not null) and did not fail.
+        let survives = |i: usize| {
+            let kept = merge
+                .keep
+                .as_ref()
+                .is_none_or(|k| k.is_valid(i) && k.value(i));
+            let failed = merge.errors.as_ref().is_some_and(|e| e.is_valid(i));
+            kept && !failed
+        };
+        let rows = UInt32Array::from_iter_values((0..n).filter(|&i| survives(i)).map(|i| i as u32));
+        // As many as the input means all, in place.
+        (rows.len() < n).then_some(rows)
     };
-    Ok(Applied {
-        batch,
-        rows: Some(rows),
+    Ok(Unselected {
+        batch: merged,
+        rows,
         errors,
+        replaced: false,
     })
+}
+
+/// What a transform is given of the rows `rows` of `batch` (all when `None`): the columns
+/// cut down to what the manifest reads first, so that only those rows are taken.
+pub fn input_of(
+    batch: &RecordBatch,
+    rows: Option<&UInt32Array>,
+    manifest: &Manifest,
+) -> Result<RecordBatch, ArrowError> {
+    let cut = project_reads(batch, manifest)?;
+    match rows {
+        Some(r) => take_rows(&cut, r),
+        None => Ok(cut),
+    }
+}
+
+/// Applies the answer to [`input_of`] to the rows `rows` of `batch`, taking of them only the
+/// columns the result is made of ([`Manifest::merge_needs`]). The rows that go on are left for
+/// the caller to take, once, after a chain of transforms.
+pub fn apply_to_rows(
+    batch: &RecordBatch,
+    rows: Option<&UInt32Array>,
+    output: Output,
+    manifest: &Manifest,
+) -> Result<Unselected, ArrowError> {
+    let needs = match &output {
+        Output::Merge(m) => {
+            let answered: Vec<&str> = m.columns.iter().map(|(n, _)| n.as_str()).collect();
+            manifest.merge_needs(&answered)
+        }
+        Output::Replace(_) => Some(Vec::new()),
+    };
+    let needed = Manifest {
+        reads: needs,
+        ..Manifest::default()
+    };
+    apply_unselected(&input_of(batch, rows, &needed)?, output, manifest)
 }
 
 /// The field of `batch` at a dotted path into structs (manifest key `copy`), as JMESPath reads
@@ -440,21 +556,133 @@ pub fn upsert_column(
     }
 }
 
-/// Projects `batch` onto the columns a manifest declares (all when it declares none). Names
-/// that the batch lacks are left out: the guest sees them as absent, as JMESPath would.
-pub fn project_reads(
-    batch: &RecordBatch,
-    reads: Option<&[String]>,
-) -> Result<RecordBatch, ArrowError> {
-    match reads {
-        None => Ok(batch.clone()),
-        Some(names) => {
-            let schema = batch.schema();
-            let indices: Vec<usize> = names
-                .iter()
-                .filter_map(|n| schema.index_of(n).ok())
-                .collect();
-            batch.project(&indices)
+/// The input a transform is given: `batch` cut down to what the manifest's `reads` and
+/// `lengths` name (absent columns and fields are skipped), in the batch's column order.
+pub fn project_reads(batch: &RecordBatch, manifest: &Manifest) -> Result<RecordBatch, ArrowError> {
+    let Some(reads) = &manifest.reads else {
+        return Ok(batch.clone());
+    };
+    let schema = batch.schema();
+    let mut wanted: Vec<(usize, Need)> = Vec::new();
+    let lengths = manifest.lengths.iter().flatten();
+    for (entry, need) in reads
+        .iter()
+        .map(|p| (p, Need::All))
+        .chain(lengths.map(|p| (p, Need::Length)))
+    {
+        // A top-level name with a dot in it is that column, not a path.
+        let (column, rest) = match schema.index_of(entry) {
+            Ok(i) => (i, None),
+            Err(_) => match entry.split_once('.') {
+                Some((root, rest)) => match schema.index_of(root) {
+                    Ok(i) => (i, Some(rest)),
+                    Err(_) => continue,
+                },
+                None => continue,
+            },
+        };
+        let at = match wanted.iter().position(|(i, _)| *i == column) {
+            Some(at) => at,
+            None => {
+                wanted.push((column, Need::Fields(Vec::new())));
+                wanted.len() - 1
+            }
+        };
+        let path: Vec<&str> = rest.map(|r| r.split('.').collect()).unwrap_or_default();
+        wanted[at].1.add(&path, need);
+    }
+    wanted.sort_by_key(|(i, _)| *i);
+    let mut fields = Vec::with_capacity(wanted.len());
+    let mut columns = Vec::with_capacity(wanted.len());
+    for (i, need) in &wanted {
+        let (field, column) = need.cut(&schema.fields()[*i], batch.column(*i))?;
+        fields.push(field);
+        columns.push(column);
+    }
+    let schema = Schema::new_with_metadata(fields, schema.metadata().clone());
+    let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    RecordBatch::try_new_with_options(Arc::new(schema), columns, &options)
+}
+
+/// What a transform reads of one value: all of it, the length of a list, or some fields of a
+/// struct.
+#[derive(Debug)]
+enum Need {
+    All,
+    Length,
+    Fields(Vec<(String, Need)>),
+}
+
+impl Need {
+    /// Adds `need` at `path` below this value.
+    fn add(&mut self, path: &[&str], need: Need) {
+        let Some((first, rest)) = path.split_first() else {
+            *self = match (std::mem::replace(self, Need::All), need) {
+                (Need::Fields(f), n) if f.is_empty() => n,
+                (Need::Length, Need::Length) => Need::Length,
+                // Read whole, or both as a list and as a struct: send it all.
+                _ => Need::All,
+            };
+            return;
+        };
+        match self {
+            Need::All => {}
+            Need::Length => *self = Need::All,
+            Need::Fields(fields) => {
+                let at = match fields.iter().position(|(name, _)| name == first) {
+                    Some(at) => at,
+                    None => {
+                        fields.push((first.to_string(), Need::Fields(Vec::new())));
+                        fields.len() - 1
+                    }
+                };
+                fields[at].1.add(rest, need);
+            }
+        }
+    }
+
+    /// `array` (described by `field`) cut down to what is needed of it.
+    fn cut(&self, field: &FieldRef, array: &ArrayRef) -> Result<(FieldRef, ArrayRef), ArrowError> {
+        let whole = || Ok((Arc::clone(field), Arc::clone(array)));
+        match (self, array.data_type()) {
+            (Need::Length, DataType::List(item)) => {
+                let list = array.as_list::<i32>();
+                let nulls = arrow_array::new_null_array(&DataType::Null, list.values().len());
+                let item = Arc::new(Field::new(item.name(), DataType::Null, true));
+                let cut = arrow_array::ListArray::try_new(
+                    item,
+                    list.offsets().clone(),
+                    nulls,
+                    list.nulls().cloned(),
+                )?;
+                let field = Field::new(field.name(), cut.data_type().clone(), field.is_nullable());
+                Ok((Arc::new(field), Arc::new(cut)))
+            }
+            (Need::Fields(needed), DataType::Struct(_)) => {
+                let parent = array.as_struct();
+                let mut fields = Vec::new();
+                for (name, need) in needed {
+                    if let Some((i, child_field)) = parent.fields().find(name) {
+                        let (f, c) = need.cut(child_field, parent.column(i))?;
+                        fields.push((i, f, c));
+                    }
+                }
+                // None of the named fields exists: send the struct as it is (they read null).
+                if fields.is_empty() {
+                    return whole();
+                }
+                fields.sort_by_key(|(i, _, _)| *i);
+                let (fields, columns): (Vec<FieldRef>, Vec<ArrayRef>) =
+                    fields.into_iter().map(|(_, f, c)| (f, c)).unzip();
+                let cut = arrow_array::StructArray::try_new(
+                    fields.into(),
+                    columns,
+                    parent.nulls().cloned(),
+                )?;
+                let field = Field::new(field.name(), cut.data_type().clone(), field.is_nullable());
+                Ok((Arc::new(field), Arc::new(cut)))
+            }
+            _ => whole(),
         }
     }
 }
@@ -462,7 +690,7 @@ pub fn project_reads(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow_array::Int64Array;
+    use arrow_array::{Int64Array, StructArray};
 
     fn input() -> RecordBatch {
         let a: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3, 4]));
@@ -673,10 +901,144 @@ mod tests {
         }
     }
 
+    fn reading(reads: &[&str], lengths: &[&str]) -> Manifest {
+        Manifest {
+            reads: strings(reads),
+            lengths: (!lengths.is_empty()).then(|| strings(lengths)).flatten(),
+            ..Manifest::default()
+        }
+    }
+
     #[test]
     fn project_reads_skips_absent_columns() {
-        let b = project_reads(&input(), Some(&["b".into(), "nope".into()])).unwrap();
+        let b = project_reads(&input(), &reading(&["b", "nope", "nope.x"], &[])).unwrap();
         assert_eq!(b.num_columns(), 1);
         assert_eq!(b.schema().field(0).name(), "b");
+        let all = project_reads(&input(), &Manifest::default()).unwrap();
+        assert_eq!(all, input());
+    }
+
+    /// `{id, customer: {id, name: null for row 1}, items: [[{sku, qty}], null, []], "a.b"}`,
+    /// customer null in row 2.
+    fn nested() -> RecordBatch {
+        use arrow_array::builder::{Int64Builder, ListBuilder, StringBuilder, StructBuilder};
+        let id: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3]));
+        let customer = StructArray::try_new(
+            vec![
+                Field::new("id", DataType::Utf8, true),
+                Field::new("name", DataType::Utf8, true),
+            ]
+            .into(),
+            vec![
+                Arc::new(StringArray::from(vec!["c1", "c2", "c3"])),
+                Arc::new(StringArray::from(vec![Some("Ann"), None, Some("Cy")])),
+            ],
+            Some(vec![true, true, false].into()),
+        )
+        .unwrap();
+        let item_fields = vec![
+            Field::new("sku", DataType::Utf8, true),
+            Field::new("qty", DataType::Int64, true),
+        ];
+        let mut items = ListBuilder::new(StructBuilder::new(
+            item_fields,
+            vec![
+                Box::new(StringBuilder::new()),
+                Box::new(Int64Builder::new()),
+            ],
+        ));
+        for (row, valid) in [
+            (vec![("s1", 1), ("s2", 2)], true),
+            (vec![], false),
+            (vec![], true),
+        ] {
+            for (sku, qty) in &row {
+                let s = items.values();
+                s.field_builder::<StringBuilder>(0)
+                    .unwrap()
+                    .append_value(sku);
+                s.field_builder::<Int64Builder>(1)
+                    .unwrap()
+                    .append_value(*qty);
+                s.append(true);
+            }
+            items.append(valid);
+        }
+        let items = items.finish();
+        let dotted: ArrayRef = Arc::new(StringArray::from(vec!["x", "y", "z"]));
+        RecordBatch::try_from_iter(vec![
+            ("id", id),
+            ("customer", Arc::new(customer) as ArrayRef),
+            ("items", Arc::new(items) as ArrayRef),
+            ("a.b", dotted),
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn a_path_sends_only_its_fields_of_a_struct() {
+        let b = project_reads(&nested(), &reading(&["customer.name", "id"], &[])).unwrap();
+        let schema = b.schema();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(
+            names,
+            ["id", "customer"],
+            "the batch's order, not the manifest's"
+        );
+        let customer = b.column(1).as_struct();
+        assert_eq!(customer.num_columns(), 1);
+        assert_eq!(customer.column_names(), ["name"]);
+        assert_eq!(
+            customer.nulls(),
+            nested().column(1).nulls(),
+            "the struct's nulls stay"
+        );
+        // The whole column wins over a path into it, in either order.
+        for reads in [["customer", "customer.name"], ["customer.name", "customer"]] {
+            let b = project_reads(&nested(), &reading(&reads, &[])).unwrap();
+            assert_eq!(b.column(0), nested().column(1));
+        }
+        // A path to a field the struct lacks sends the struct whole; a path into a
+        // non-struct sends that column whole.
+        let b = project_reads(&nested(), &reading(&["customer.zip", "id.x"], &[])).unwrap();
+        assert_eq!(b.columns(), &nested().columns()[..2]);
+    }
+
+    #[test]
+    fn a_length_sends_a_list_without_its_elements() {
+        let full = nested();
+        let b = project_reads(&full, &reading(&[], &["items"])).unwrap();
+        let cut = b.column(0).as_list::<i32>();
+        let orig = full.column(2).as_list::<i32>();
+        assert_eq!(cut.value_type(), DataType::Null);
+        assert_eq!(cut.offsets(), orig.offsets());
+        assert_eq!(cut.nulls(), orig.nulls());
+        assert_eq!(
+            (0..3).map(|i| cut.value_length(i)).collect::<Vec<_>>(),
+            [2, 0, 0]
+        );
+        // Read also in full, or a length of something that is not a list: sent whole.
+        let b = project_reads(&full, &reading(&["items"], &["items"])).unwrap();
+        assert_eq!(b.column(0), full.column(2));
+        let b = project_reads(&full, &reading(&[], &["customer", "a.b"])).unwrap();
+        assert_eq!(
+            b.columns(),
+            &[full.column(1).clone(), full.column(3).clone()]
+        );
+    }
+
+    #[test]
+    fn a_top_level_name_with_a_dot_is_that_column() {
+        let b = project_reads(&nested(), &reading(&["a.b"], &[])).unwrap();
+        assert_eq!(b.schema().field(0).name(), "a.b");
+    }
+
+    #[test]
+    fn a_cut_batch_survives_the_wire() {
+        let b = project_reads(&nested(), &reading(&["customer.name"], &["items"])).unwrap();
+        let mut wire = Vec::new();
+        crate::ipc::write_stream(&b, &mut wire).unwrap();
+        let back = crate::ipc::read_stream(arrow_buffer::Buffer::from_vec(wire)).unwrap();
+        assert_eq!(back, b);
     }
 }

@@ -5,10 +5,10 @@
 //!   with the expression and a caret: `where: unexpected ... at position 7`.
 //! - A row whose evaluation fails is null in the result and fails alone, through
 //!   `__weir_error` ([`RowErrors`]): the host dead-letters it, it is never dropped silently.
-//! - The columns the expressions read are declared ([`reads`]), so only those cross.
+//! - What the expressions read is declared ([`reads`]), so only that crosses.
 
 use arrow_array::{ArrayRef, RecordBatch, StringArray};
-use weir_expr::{EvalError, Expr};
+use weir_expr::{EvalError, Expr, Reads};
 
 use crate::Error;
 
@@ -18,19 +18,14 @@ pub fn parse(param: &str, source: &str) -> Result<Expr, Error> {
     Expr::parse(source).map_err(|e| Error::new(format!("{param}: {e}")))
 }
 
-/// The top-level columns that `exprs` read, with `extra` names, sorted and deduplicated; `None`
-/// when any expression may read every column.
-pub fn reads<'a>(
-    exprs: impl IntoIterator<Item = &'a Expr>,
-    extra: impl IntoIterator<Item = String>,
-) -> Option<Vec<String>> {
-    let mut names: Vec<String> = extra.into_iter().collect();
+/// What `exprs` read together (paths for [`crate::Transform::reads`], list lengths for
+/// [`crate::Transform::lengths`]); `None` when any expression may read every column.
+pub fn reads<'a>(exprs: impl IntoIterator<Item = &'a Expr>) -> Option<Reads> {
+    let mut all = Reads::default();
     for e in exprs {
-        names.extend(e.root_fields()?);
+        all.extend(e.reads()?);
     }
-    names.sort();
-    names.dedup();
-    Some(names)
+    Some(all)
 }
 
 /// Evaluates `expr` (the param `param`) on every row of `batch`. Rows that fail are null in the
@@ -181,12 +176,16 @@ mod tests {
     fn reads_unions_and_gives_up_on_any_column() {
         let x = parse("x", "a + b").unwrap();
         let y = parse("y", "c").unwrap();
+        let z = parse("z", "length(d.e) + a").unwrap();
         assert_eq!(
-            reads([&x, &y], ["a".to_string()]),
-            Some(vec!["a".into(), "b".into(), "c".into()])
+            reads([&x, &y, &z]),
+            Some(Reads {
+                paths: vec!["a".into(), "b".into(), "c".into()],
+                lengths: vec!["d.e".into()],
+            })
         );
         let any = parse("z", "@").unwrap();
-        assert_eq!(reads([&x, &any], []), None);
+        assert_eq!(reads([&x, &any]), None);
     }
 
     #[test]

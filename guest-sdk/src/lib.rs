@@ -84,9 +84,16 @@ pub trait Transform: Sized + 'static {
     /// Builds the transform; an error here refuses the plugin at load (and in `weir validate`).
     fn new(params: Self::Params) -> Result<Self, Error>;
 
-    /// The top-level columns this transform reads, or `None` for all. Only these cross into the
-    /// sandbox: name them, and a wide batch costs no more than a narrow one.
+    /// The columns this transform reads, or `None` for all: top-level names, or dotted paths
+    /// into structs (`customer.name`). Only these cross into the sandbox: name them, and a wide
+    /// batch costs no more than a narrow one.
     fn reads(&self) -> Option<Vec<String>> {
+        None
+    }
+
+    /// Paths of lists this transform reads only the length (and nulls) of, or `None` (manifest
+    /// key `lengths`): they cross as lists of nulls, without their elements.
+    fn lengths(&self) -> Option<Vec<String>> {
         None
     }
 
@@ -117,6 +124,7 @@ pub trait Transform: Sized + 'static {
 pub(crate) fn manifest_of<T: Transform>(t: &T) -> Manifest {
     Manifest {
         reads: t.reads(),
+        lengths: t.lengths(),
         drop: t.drops(),
         select: t.selects(),
         copy: t.copies(),

@@ -42,7 +42,7 @@ pub(crate) fn granted(name: &str) -> Option<Vec<u8>> {
 /// Runs one batch through the transform and applies the answer to the full batch.
 pub fn run<T: Transform>(t: &mut T, batch: &RecordBatch) -> Result<Applied, Error> {
     let manifest = manifest(t);
-    let input = abi::project_reads(batch, manifest.reads.as_deref())?;
+    let input = abi::project_reads(batch, &manifest)?;
     let mut wire = Vec::new();
     ipc::write_stream(&input, &mut wire)?;
     let input = ipc::read_stream(Buffer::from_vec(wire))?;

@@ -652,8 +652,11 @@ fn native() -> Result<()> {
         let progress = tracker.begin(BTreeMap::new());
         for typed in decoded.batches {
             let t = Instant::now();
-            let kept = common::native(&mut filter, &typed.batch);
-            let out = common::native(&mut project, &kept);
+            // As a route runs them: the filter's rows are taken once, after the project.
+            let kept = common::native_rows(&mut filter, &typed.batch, None);
+            let out = common::native_rows(&mut project, &kept.batch, kept.rows.as_ref())
+                .select()?
+                .batch;
             in_transforms += t.elapsed();
             sink.write(&out, &progress)?;
         }

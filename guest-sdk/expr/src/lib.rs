@@ -52,6 +52,7 @@ pub mod value;
 use arrow_array::{ArrayRef, RecordBatch};
 
 pub use ast::{Ast, Function};
+pub use fields::Reads;
 pub use value::{Kind, Value};
 
 /// An expression that does not parse: where, and why.
@@ -155,14 +156,7 @@ impl Expr {
     /// The dotted path (`customer.name`) when the expression is nothing but fields into
     /// objects, which a host can follow without evaluating anything; `None` otherwise.
     pub fn field_path(&self) -> Option<String> {
-        fn path(ast: &Ast) -> Option<String> {
-            match ast {
-                Ast::Field(name) if !name.contains('.') && !name.is_empty() => Some(name.clone()),
-                Ast::Subexpr(l, r) => Some(format!("{}.{}", path(l)?, path(r)?)),
-                _ => None,
-            }
-        }
-        path(&self.ast)
+        fields::path(&self.ast)
     }
 
     /// The expression text.
@@ -209,10 +203,16 @@ impl Expr {
     }
 
     /// The top-level columns the expression reads, or `None` when it may read any (it uses `@`,
-    /// a wildcard or a function such as `keys` on the whole row). A plugin declares these, so
-    /// only they cross into the sandbox.
+    /// a wildcard or a function such as `keys` on the whole row).
     pub fn root_fields(&self) -> Option<Vec<String>> {
-        fields::root_fields(&self.ast)
+        self.reads().map(|r| r.roots())
+    }
+
+    /// What the expression reads from the row, finer than [`Expr::root_fields`]: the dotted
+    /// paths into structs it follows, and the lists it reads only the length of. `None` when it
+    /// may read the whole row. A plugin declares these, so only they cross into the sandbox.
+    pub fn reads(&self) -> Option<Reads> {
+        fields::reads(&self.ast)
     }
 }
 

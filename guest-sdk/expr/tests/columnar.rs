@@ -149,6 +149,8 @@ fn expression() -> impl Strategy<Value = String> {
         "length(l)",
         "length(s)",
         "length(o)",
+        "length(items)",
+        "length(ll)",
         "sum(l)",
         "max(l)",
         "min(l)",
@@ -304,6 +306,33 @@ proptest! {
                 prop_assert!(weir_expr::from_values(&rows).is_err(), "{source}: mixed types claimed ({m}), but the rows make one column");
             }
             Err(e) => return Err(TestCaseError::fail(format!("{source}: {e}"))),
+        }
+    }
+
+    /// The host sends a transform only what its expressions read (manifest `reads` and
+    /// `lengths`): on that cut batch every row gives what it gives on the whole batch.
+    #[test]
+    fn the_cut_batch_gives_the_same_results(
+        docs in prop::collection::vec(document(), 1..12),
+        source in expression(),
+    ) {
+        let expr = Expr::parse(&source).unwrap();
+        let Some(reads) = expr.reads() else { return Ok(()) };
+        let manifest = weir_guest_sdk::abi::Manifest {
+            reads: Some(reads.paths),
+            lengths: Some(reads.lengths),
+            ..Default::default()
+        };
+        let batch = batch_of(&docs);
+        let cut = weir_guest_sdk::abi::project_reads(&batch, &manifest).unwrap();
+        let (whole, part) = (expr.evaluate_rows(&batch), expr.evaluate_rows(&cut));
+        match (whole, part) {
+            (Ok(w), Ok(p)) => {
+                prop_assert_eq!(&w.errors, &p.errors, "{}", source);
+                let (w, p) = (weir_expr::to_values(w.array.as_ref()).unwrap(), weir_expr::to_values(p.array.as_ref()).unwrap());
+                prop_assert_eq!(w, p, "{}", source);
+            }
+            (w, p) => prop_assert_eq!(w.err(), p.err(), "{}", source),
         }
     }
 }

@@ -48,9 +48,20 @@ pub fn native<T: weir_guest_sdk::Transform>(
     t: &mut T,
     batch: &arrow_array::RecordBatch,
 ) -> arrow_array::RecordBatch {
+    native_rows(t, batch, None).select().unwrap().batch
+}
+
+/// [`native`] on the rows `rows` of `batch`, the rows that go on left to take, as a route's
+/// chain runs each transform.
+#[allow(dead_code)] // not every benchmark compares with native code
+pub fn native_rows<T: weir_guest_sdk::Transform>(
+    t: &mut T,
+    batch: &arrow_array::RecordBatch,
+    rows: Option<&arrow_array::UInt32Array>,
+) -> weir_guest_sdk::abi::Unselected {
     use weir_guest_sdk::{abi, testing};
     let manifest = testing::manifest(t);
-    let input = abi::project_reads(batch, manifest.reads.as_deref()).unwrap();
+    let input = abi::input_of(batch, rows, &manifest).unwrap();
     let out = t.transform(input).unwrap();
-    abi::apply(batch, out, &manifest).unwrap().batch
+    abi::apply_to_rows(batch, rows, out, &manifest).unwrap()
 }

@@ -208,7 +208,7 @@ pub fn check(
     }
 
     let mut wire = Vec::new();
-    let projected = abi::project_reads(batch, instance.manifest().reads.as_deref());
+    let projected = abi::project_reads(batch, instance.manifest());
     let truncated = match projected.map(|b| ipc::write_stream(&b, &mut wire)) {
         Ok(Ok(())) => wire[..wire.len() / 2].to_vec(),
         _ => Vec::new(),

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use arrow_array::RecordBatch;
+use arrow_array::{RecordBatch, UInt32Array};
 use regex::Regex;
 
 use crate::runtime::{Instance, TransformFailure};
@@ -59,6 +59,9 @@ pub struct ChainFailure {
 }
 
 /// Runs `batch` (whose row i came from poll record `records[i]`) through the transforms.
+/// Rows a transform drops are taken out once, after the last one: in between, each transform
+/// gets the rows still there of the columns it reads, and only the columns still needed are
+/// carried on.
 pub fn run_chain(
     stages: &mut [Instance],
     batch: RecordBatch,
@@ -66,40 +69,50 @@ pub fn run_chain(
 ) -> Result<ChainOutput, ChainFailure> {
     let rows_in = batch.num_rows();
     let mut batch = batch;
+    // The rows of `batch` still there, in order; `None` for all of them.
+    let mut rows: Option<UInt32Array> = None;
     // `None` once a transform replaced the batch: rows no longer map to messages.
     // Borrowed until a transform drops rows: a route that keeps every row copies nothing.
     let mut origin: Option<Cow<'_, [u32]>> = Some(Cow::Borrowed(records));
     let mut row_errors = Vec::new();
+    let mut last = None;
     for stage in stages.iter_mut() {
-        if batch.num_rows() == 0 {
+        if rows.as_ref().map_or(batch.num_rows(), |r| r.len()) == 0 {
             break;
         }
-        let applied = stage.call(&batch).map_err(|failure| ChainFailure {
-            plugin: stage.plugin_name().to_string(),
+        let plugin = stage.plugin_name().to_string();
+        let fail = |failure| ChainFailure {
+            plugin: plugin.clone(),
             failure,
-        })?;
+        };
+        let applied = stage.call_unselected(&batch, rows.as_ref()).map_err(fail)?;
         for (row, reason) in applied.errors {
             match origin.as_ref().and_then(|o| o.get(row as usize)) {
-                Some(&record) => row_errors.push((record, stage.plugin_name().to_string(), reason)),
+                Some(&record) => row_errors.push((record, plugin.clone(), reason)),
                 None => {
-                    return Err(ChainFailure {
-                        plugin: stage.plugin_name().to_string(),
-                        failure: TransformFailure::BadOutput(format!(
-                            "row {row} failed ({reason}), but rows can't be traced after a replacing transform"
-                        )),
-                    })
+                    return Err(fail(TransformFailure::BadOutput(format!(
+                        "row {row} failed ({reason}), but rows can't be traced after a replacing transform"
+                    ))))
                 }
             }
         }
-        origin = match (origin, applied.rows) {
-            // Kept rows are an ordered subset of the input's: as many means all, in place.
-            (Some(o), Some(rows)) if rows.len() == o.len() => Some(o),
-            (Some(o), Some(rows)) => Some(Cow::Owned(
-                rows.values().iter().map(|&i| o[i as usize]).collect(),
+        origin = match (origin, &applied.rows) {
+            _ if applied.replaced => None,
+            (o, None) => o,
+            (Some(o), Some(kept)) => Some(Cow::Owned(
+                kept.values().iter().map(|&i| o[i as usize]).collect(),
             )),
-            _ => None,
+            (None, Some(_)) => None,
         };
         batch = applied.batch;
+        rows = applied.rows;
+        last = Some(plugin);
+    }
+    if let Some(kept) = rows {
+        batch = weir_guest_sdk::abi::take_rows(&batch, &kept).map_err(|e| ChainFailure {
+            plugin: last.unwrap_or_default(),
+            failure: TransformFailure::BadOutput(format!("taking the rows kept: {e}")),
+        })?;
     }
     let filtered = rows_in.saturating_sub(batch.num_rows() + row_errors.len());
     Ok(ChainOutput {

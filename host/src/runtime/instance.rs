@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use arrow_array::RecordBatch;
+use arrow_array::{RecordBatch, UInt32Array};
 use arrow_buffer::Buffer;
 use wasmtime::{Memory, Store, StoreLimitsBuilder, Trap, TypedFunc};
 use weir_guest_sdk::abi::{self, Applied, Manifest, Output};
@@ -127,11 +127,24 @@ impl Instance {
 
     /// Runs one batch through the plugin and applies the answer to the full batch.
     pub fn call(&mut self, batch: &RecordBatch) -> Result<Applied, TransformFailure> {
+        self.call_unselected(batch, None)?
+            .select()
+            .map_err(|e| TransformFailure::BadOutput(format!("taking the rows kept: {e}")))
+    }
+
+    /// Runs the rows of `batch` at `rows` (all when `None`) through the plugin and applies the
+    /// answer to them, leaving out only what the answer makes useless; the rows that go on are
+    /// not taken yet. So a filter's rows are taken later, once, of the columns still needed.
+    pub fn call_unselected(
+        &mut self,
+        batch: &RecordBatch,
+        rows: Option<&UInt32Array>,
+    ) -> Result<abi::Unselected, TransformFailure> {
         let Some(m) = self.metrics.take() else {
-            return self.call_unobserved(batch);
+            return self.call_unobserved(batch, rows);
         };
         let t = std::time::Instant::now();
-        let result = self.call_unobserved(batch);
+        let result = self.call_unobserved(batch, rows);
         m.seconds.observe(t.elapsed().as_secs_f64());
         if let Some(bytes) = self.memory_bytes() {
             m.memory.set(bytes as i64);
@@ -149,8 +162,12 @@ impl Instance {
         result
     }
 
-    fn call_unobserved(&mut self, batch: &RecordBatch) -> Result<Applied, TransformFailure> {
-        let input = abi::project_reads(batch, self.manifest.reads.as_deref())
+    fn call_unobserved(
+        &mut self,
+        batch: &RecordBatch,
+        rows: Option<&UInt32Array>,
+    ) -> Result<abi::Unselected, TransformFailure> {
+        let input = abi::input_of(batch, rows, &self.manifest)
             .map_err(|e| TransformFailure::BadOutput(format!("projecting the input: {e}")))?;
         let mut scratch = std::mem::take(&mut self.scratch);
         let answer = match ipc::write_stream(&input, &mut scratch) {
@@ -164,7 +181,7 @@ impl Instance {
             .map_err(|e| TransformFailure::BadOutput(format!("not an Arrow IPC stream: {e}")))?;
         let output = Output::from_batch(batch_out)
             .map_err(|e| TransformFailure::BadOutput(e.to_string()))?;
-        abi::apply(batch, output, &self.manifest)
+        abi::apply_to_rows(batch, rows, output, &self.manifest)
             .map_err(|e| TransformFailure::BadOutput(e.to_string()))
     }
 

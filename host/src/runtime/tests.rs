@@ -601,3 +601,70 @@ fn compilation_over_its_time_cap_is_refused() {
     let e = rt.load("builtin:filter", Path::new(".")).err().unwrap();
     assert!(e.to_string().contains("compile_timeout"), "{e}");
 }
+
+/// A route's chain takes the rows a filter drops once, at the end, and each stage gets only
+/// what it reads of the rows still there (a list it takes the length of, without elements): the
+/// result, the failed rows and the records they trace back to are what each stage alone gives.
+#[test]
+fn a_chain_takes_rows_once_and_traces_failures_to_their_records() {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int64Type;
+    let n = 8;
+    let x: ArrayRef = Arc::new(Int64Array::from_iter(
+        (0..n as i64).map(|i| (i != 3 && i != 6).then_some(-i)),
+    ));
+    // Row 4 has no tags; the others have `i % 3 + 1`.
+    let tags: ArrayRef = Arc::new(
+        arrow_array::ListArray::from_iter_primitive::<Int64Type, _, _>(
+            (0..n as i64).map(|i| Some((0..if i == 4 { 0 } else { i % 3 + 1 }).map(Some))),
+        ),
+    );
+    let base = batch(n, 1);
+    let input = RecordBatch::try_from_iter(
+        base.schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .zip(base.columns().iter().cloned())
+            .chain([("x".to_string(), x), ("tags".to_string(), tags)]),
+    )
+    .unwrap();
+    let stage = |name: &str, params: serde_json::Value| {
+        load_builtin(name, params, FileGrants::default()).unwrap()
+    };
+    let mut stages = vec![
+        stage("filter", serde_json::json!({"where": "amount >= `2`"})),
+        // `abs(null)` fails: rows 3 and 6 fail alone.
+        stage(
+            "project",
+            serde_json::json!({"select": "{id: id, ax: abs(x), n: length(tags)}"}),
+        ),
+        stage("filter", serde_json::json!({"where": "n > `0`"})),
+    ];
+    assert_eq!(stages[1].manifest().lengths, Some(vec!["tags".to_string()]));
+    let records: Vec<u32> = (100..100 + n as u32).collect();
+    let Ok(out) = crate::route::run_chain(&mut stages, input, &records) else {
+        panic!("the chain failed");
+    };
+    assert_eq!(names(&out.batch), ["id", "ax", "n"]);
+    let column = |name: &str| -> Vec<i64> {
+        let c = out.batch.column_by_name(name).unwrap();
+        let c = arrow_cast::cast(c, &arrow_schema::DataType::Int64).unwrap();
+        c.as_primitive::<Int64Type>().values().to_vec()
+    };
+    assert_eq!(column("id"), [2, 5, 7]);
+    assert_eq!(column("ax"), [2, 5, 7]);
+    assert_eq!(column("n"), [3, 3, 2]);
+    let failed: Vec<(u32, &str)> = out
+        .row_errors
+        .iter()
+        .map(|(record, plugin, _)| (*record, plugin.as_str()))
+        .collect();
+    assert_eq!(failed, [(103, "builtin:project"), (106, "builtin:project")]);
+    assert!(
+        out.row_errors[0].2.contains("abs()"),
+        "{}",
+        out.row_errors[0].2
+    );
+    assert_eq!(out.filtered, 3, "rows 0 and 1, then row 4");
+}

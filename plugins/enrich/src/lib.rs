@@ -43,7 +43,7 @@ use std::sync::Arc;
 use arrow_cast::cast;
 use indexmap::IndexMap;
 use serde::Deserialize;
-use weir_expr::Expr;
+use weir_expr::{Expr, Reads};
 use weir_guest_sdk::arrow_array::cast::AsArray;
 use weir_guest_sdk::arrow_array::types::Int64Type;
 use weir_guest_sdk::arrow_array::{Array, ArrayRef, UInt32Array};
@@ -158,10 +158,11 @@ impl Transform for Enrich {
     }
 
     fn reads(&self) -> Option<Vec<String>> {
-        // `set` may read joined columns: those are made here, not read from the batch.
-        let mut set = expr::reads(self.set.exprs(), [])?;
-        set.retain(|name| !self.joined.iter().any(|(joined, _)| joined == name));
-        expr::reads([&self.on], set)
+        self.read_set().map(|r| r.paths)
+    }
+
+    fn lengths(&self) -> Option<Vec<String>> {
+        self.read_set().map(|r| r.lengths)
     }
 
     fn transform(&mut self, batch: RecordBatch) -> Result<Output, Error> {
@@ -189,6 +190,22 @@ impl Transform for Enrich {
             errors: errors.into_array(),
             columns,
         }))
+    }
+}
+
+impl Enrich {
+    /// What `on` and `set` read. `set` may read joined columns: those are made here, not read
+    /// from the batch.
+    fn read_set(&self) -> Option<Reads> {
+        let mut set = expr::reads(self.set.exprs())?;
+        let joined = |path: &String| {
+            let root = path.split('.').next().unwrap_or(path);
+            self.joined.iter().any(|(joined, _)| joined == root)
+        };
+        set.paths.retain(|p| !joined(p));
+        set.lengths.retain(|p| !joined(p));
+        set.extend(self.on.reads()?);
+        Some(set)
     }
 }
 

@@ -14,7 +14,8 @@
 //! and `{}` drop the row, and so does an absent field (it reads as `null`). A row whose evaluation
 //! fails (say `abs(code) > \`1\`` where `code` is a string) is not dropped silently: it fails
 //! alone, and the host sends its message to the dead-letter route with the reason. Only the
-//! top-level columns the expression names cross into the sandbox, and the answer is one bitmap.
+//! fields the expression names cross into the sandbox (of a list it only takes the `length` of,
+//! not the elements), and the answer is one bitmap.
 
 use serde::Deserialize;
 use weir_expr::Expr;
@@ -46,7 +47,11 @@ impl Transform for Filter {
     }
 
     fn reads(&self) -> Option<Vec<String>> {
-        self.condition.root_fields()
+        self.condition.reads().map(|r| r.paths)
+    }
+
+    fn lengths(&self) -> Option<Vec<String>> {
+        self.condition.reads().map(|r| r.lengths)
     }
 
     fn transform(&mut self, batch: RecordBatch) -> Result<Output, Error> {
@@ -158,11 +163,31 @@ mod tests {
 
     #[test]
     fn only_the_columns_read_cross() {
-        let f = testing::init::<Filter>(&params("customer.tier == 'x' && qty > `1`")).unwrap();
+        let f = testing::init::<Filter>(&params(
+            "customer.tier == 'x' && qty > `1` && length(tags) > `0`",
+        ))
+        .unwrap();
+        let m = testing::manifest(&f);
         assert_eq!(
-            testing::manifest(&f).reads,
-            Some(vec!["customer".to_string(), "qty".to_string()])
+            m.reads,
+            Some(vec!["customer.tier".to_string(), "qty".to_string()])
         );
+        assert_eq!(m.lengths, Some(vec!["tags".to_string()]));
+        // What crosses is the struct with the one field, and the list without its elements.
+        let input = weir_guest_sdk::abi::project_reads(&batch(), &m).unwrap();
+        let schema = input.schema();
+        let customer = schema.field_with_name("customer").unwrap();
+        assert!(matches!(customer.data_type(), DataType::Struct(f) if f.len() == 1));
+        let tags = schema.field_with_name("tags").unwrap();
+        assert!(
+            matches!(tags.data_type(), DataType::List(item) if item.data_type() == &DataType::Null)
+        );
+        // Row 0 is gold with two tags; row 1's tags are empty, row 2's null.
+        assert_eq!(
+            kept("length(tags) > `1` && customer.tier == 'gold'"),
+            vec![0]
+        );
+        assert_eq!(kept("length(tags) == `0`"), vec![1]);
         let f = testing::init::<Filter>(&params("length(keys(@)) > `1`")).unwrap();
         assert_eq!(testing::manifest(&f).reads, None);
     }

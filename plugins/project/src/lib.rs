@@ -31,14 +31,15 @@
 //! the param and the position.
 //!
 //! A row whose expression fails (say `abs(name)` on a string) fails alone: the host sends its
-//! message to the dead-letter route with the reason. Only the top-level columns the expressions
-//! (and renames) name cross into the sandbox.
+//! message to the dead-letter route with the reason. Only the fields the expressions read cross
+//! into the sandbox: `customer.name` takes one field of the struct, `length(items)` a list
+//! without its elements.
 
 use std::sync::Arc;
 
 use indexmap::IndexMap;
 use serde::Deserialize;
-use weir_expr::{Ast, Expr};
+use weir_expr::{Ast, Expr, Reads};
 use weir_guest_sdk::arrow_array::{new_null_array, Array, ArrayRef, StructArray};
 use weir_guest_sdk::arrow_schema::DataType;
 use weir_guest_sdk::expr::{self, Columns, RowErrors};
@@ -111,12 +112,11 @@ impl Transform for Project {
     }
 
     fn reads(&self) -> Option<Vec<String>> {
-        match self {
-            // Copied columns never cross: only what the computed ones read does.
-            Project::Select { hash: None, .. } => Some(Vec::new()),
-            Project::Select { hash: Some(h), .. } => h.root_fields(),
-            Project::Reshape { columns, .. } => expr::reads(columns.exprs(), []),
-        }
+        self.read_set().map(|r| r.paths)
+    }
+
+    fn lengths(&self) -> Option<Vec<String>> {
+        self.read_set().map(|r| r.lengths)
     }
 
     fn copies(&self) -> Option<Vec<CopyColumn>> {
@@ -176,6 +176,15 @@ impl Transform for Project {
 }
 
 impl Project {
+    /// What crosses: copied columns never do, only what the computed ones read.
+    fn read_set(&self) -> Option<Reads> {
+        match self {
+            Project::Select { hash: None, .. } => Some(Reads::default()),
+            Project::Select { hash: Some(h), .. } => h.reads(),
+            Project::Reshape { columns, .. } => expr::reads(columns.exprs()),
+        }
+    }
+
     fn select(source: &str) -> Result<Self, Error> {
         let hash = expr::parse("select", source)?;
         let Ast::MultiHash(pairs) = hash.ast() else {

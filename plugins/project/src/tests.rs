@@ -107,11 +107,20 @@ fn select_declares_what_it_reads_and_keeps() {
     );
     assert_eq!(m.select, Some(vec!["id".into(), "tier".into()]));
     assert_eq!(m.drop, None);
-    // A computed key crosses, with only the columns it reads.
+    // A computed key crosses, with only what it reads: of `items`, only the length.
     let p = init(json!({"select": "{id: id, n: length(items)}"})).unwrap();
     let m = testing::manifest(&p);
-    assert_eq!(m.reads, Some(vec!["items".into()]));
+    assert_eq!(m.reads, Some(vec![]));
+    assert_eq!(m.lengths, Some(vec!["items".into()]));
     assert_eq!(m.copy, Some(vec![copy("id", "id")]));
+    let p = init(json!({"select": "{n: length(items), s: items[0].sku}"})).unwrap();
+    let m = testing::manifest(&p);
+    assert_eq!(m.reads, Some(vec!["items".into()]));
+    assert_eq!(
+        m.lengths,
+        Some(vec!["items".into()]),
+        "sent whole: read in full too"
+    );
 }
 
 #[test]
