@@ -1,6 +1,10 @@
-//! Avro to Arrow: weir's decode stage (Confluent framing, arrow-avro's columnar decoder) against
-//! the apache-avro `Value` path (one `Value` tree per message, the route that row-oriented
-//! consumers take), for a small flat record (about 100 bytes) and a wide nested one.
+//! Avro to Arrow, for a small flat record (about 100 bytes), a wide nested one, and the pipeline
+//! benchmark's order:
+//! - weir's decode stage (Confluent framing, weir's own columnar decoder for the schemas it
+//!   covers) against the apache-avro `Value` path (one `Value` tree per message, the route that
+//!   row-oriented consumers take);
+//! - weir's decoder alone against arrow-avro's, fed the same messages one at a time (what weir
+//!   used before, and still uses for what its own does not cover).
 //!
 //! ```sh
 //! cargo bench -p weir --bench avro
@@ -62,6 +66,21 @@ fn small(i: usize) -> Value {
         ("ok".into(), Value::Boolean(i.is_multiple_of(3))),
         ("qty".into(), Value::Int((i % 17) as i32)),
     ])
+}
+
+/// The pipeline benchmark's order (`tests/bench/order.avsc`): strings, a nested record and an
+/// array of records, about 85 bytes.
+const ORDER: &str = include_str!("../../tests/bench/order.avsc");
+
+/// The demo's sample order `i`, as the pipeline benchmark produces it.
+fn order(i: usize) -> Value {
+    use rand::SeedableRng;
+    static SCHEMA: std::sync::OnceLock<apache_avro::Schema> = std::sync::OnceLock::new();
+    let schema = SCHEMA.get_or_init(|| apache_avro::Schema::parse_str(ORDER).unwrap());
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(i as u64);
+    let (_, _, json) = weir::source::embedded::sample_message(2 * i as u64, false, &mut rng);
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    Value::from(json).resolve(schema).unwrap()
 }
 
 /// 24 scalar fields, a nested record with an array, an array of records, a map, a union and an
@@ -160,6 +179,29 @@ fn messages(schema: &apache_avro::Schema, n: usize, make: fn(usize) -> Value) ->
         .collect()
 }
 
+/// weir's own decoder, fed message bodies (the Confluent prefix cut off).
+fn direct_decoder(schema: &str) -> weir::decode::avro::DirectDecoder {
+    let avro = arrow_avro::schema::AvroSchema::new(schema.to_string());
+    let arrow = weir::decode::avro::arrow_schema_of(&avro, None).unwrap();
+    weir::decode::avro::DirectDecoder::plan(schema, arrow).expect("a covered schema")
+}
+
+/// arrow-avro's streaming decoder for Confluent-framed messages of schema id 1.
+fn arrow_avro_decoder(schema: &str) -> arrow_avro::reader::Decoder {
+    use arrow_avro::schema::{AvroSchema, Fingerprint, FingerprintAlgorithm, SchemaStore};
+    let mut store = SchemaStore::new_with_type(FingerprintAlgorithm::Id);
+    store
+        .set(Fingerprint::Id(1), AvroSchema::new(schema.to_string()))
+        .unwrap();
+    arrow_avro::reader::ReaderBuilder::new()
+        .with_batch_size(ROWS)
+        .with_tz(arrow_avro::codec::Tz::Utc)
+        .with_writer_schema_store(store)
+        .with_active_fingerprint(Fingerprint::Id(1))
+        .build_decoder()
+        .unwrap()
+}
+
 fn decoder(dir: &Path, schema: &str) -> Decoder {
     std::fs::write(dir.join("s.avsc"), schema).unwrap();
     let cfg = LoadedConfig::from_str(
@@ -184,7 +226,11 @@ fn main() {
     let (mut c, dir) = common::criterion(Duration::from_secs(3));
     let tmp = tempfile::tempdir().unwrap();
     let wide_text = wide_schema();
-    let shapes: [Shape; 2] = [("small", SMALL, small), ("wide", &wide_text, wide)];
+    let shapes: [Shape; 3] = [
+        ("small", SMALL, small),
+        ("wide", &wide_text, wide),
+        ("order", ORDER, order),
+    ];
     let mut sizes = Vec::new();
     for (name, text, make) in shapes {
         let schema = apache_avro::Schema::parse_str(text).unwrap();
@@ -201,6 +247,24 @@ fn main() {
         group.bench_with_input(BenchmarkId::new("weir-arrow", ROWS), &recs, |b, recs| {
             b.iter(|| d.decode(recs).batches[0].batch.num_rows())
         });
+        let mut direct = direct_decoder(text);
+        group.bench_with_input(BenchmarkId::new("direct", ROWS), &msgs, |b, msgs| {
+            b.iter(|| {
+                for m in msgs {
+                    direct.append(&m[5..]).unwrap();
+                }
+                direct.finish().unwrap().num_rows()
+            })
+        });
+        let mut arrow_avro = arrow_avro_decoder(text);
+        group.bench_with_input(BenchmarkId::new("arrow-avro", ROWS), &msgs, |b, msgs| {
+            b.iter(|| {
+                for m in msgs {
+                    arrow_avro.decode(m).unwrap();
+                }
+                arrow_avro.flush().unwrap().unwrap().num_rows()
+            })
+        });
         group.bench_with_input(
             BenchmarkId::new("apache-avro-value", ROWS),
             &msgs,
@@ -215,21 +279,28 @@ fn main() {
         );
         group.finish();
     }
-    println!("\n| record | bytes/msg | weir (arrow-avro) rows/s | MB/s | apache-avro Value rows/s | weir / Value |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("\n| record | bytes/msg | weir's decode stage rows/s | MB/s | its decoder alone rows/s | arrow-avro rows/s | arrow-avro / weir's decoder (time) | apache-avro Value rows/s | Value / weir's stage (time) |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (name, bytes) in sizes {
-        let (Some(weir), Some(value)) = (
-            common::median(&dir, &format!("avro-{name}"), "weir-arrow", ROWS),
-            common::median(&dir, &format!("avro-{name}"), "apache-avro-value", ROWS),
+        let median = |variant| common::median(&dir, &format!("avro-{name}"), variant, ROWS);
+        let (Some(weir), Some(direct), Some(arrow), Some(value)) = (
+            median("weir-arrow"),
+            median("direct"),
+            median("arrow-avro"),
+            median("apache-avro-value"),
         ) else {
             continue;
         };
+        let rows = |secs: f64| ROWS as f64 / secs / 1e6;
         println!(
-            "| {name} | {} | {:.2} M | {:.0} | {:.2} M | {:.1}x |",
+            "| {name} | {} | {:.2} M | {:.0} | {:.2} M | {:.2} M | {:.2}x | {:.2} M | {:.1}x |",
             bytes / ROWS,
-            ROWS as f64 / weir / 1e6,
+            rows(weir),
             bytes as f64 / weir / 1e6,
-            ROWS as f64 / value / 1e6,
+            rows(direct),
+            rows(arrow),
+            arrow / direct,
+            rows(value),
             value / weir
         );
     }

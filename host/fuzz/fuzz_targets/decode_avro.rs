@@ -1,4 +1,5 @@
-//! Confluent-framed Avro messages against a local schema with every kind of type.
+//! Confluent-framed Avro messages against local schemas: id 1 has every kind of type (decoded by
+//! arrow-avro), id 2 those weir's own decoder covers.
 #![no_main]
 
 use std::sync::{Mutex, OnceLock};
@@ -25,13 +26,29 @@ const SCHEMA: &str = r#"{"type": "record", "name": "Order", "namespace": "acme",
     {"name": "x", "type": "float"}, {"name": "s", "type": ["null", "string"]}]}}
 ]}"#;
 
+/// What weir's own decoder covers (see `decode/avro/direct.rs`).
+const COVERED: &str = r#"{"type": "record", "name": "Covered", "namespace": "acme", "fields": [
+  {"name": "id", "type": "string"},
+  {"name": "amount", "type": ["null", "double"]},
+  {"name": "n", "type": "int"},
+  {"name": "ok", "type": "boolean"},
+  {"name": "raw", "type": "bytes"},
+  {"name": "kind", "type": {"type": "enum", "name": "Kind", "symbols": ["A", "B", "C"]}},
+  {"name": "tags", "type": {"type": "array", "items": ["string", "null"]}},
+  {"name": "attrs", "type": {"type": "map", "values": "long"}},
+  {"name": "at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+  {"name": "day", "type": {"type": "int", "logicalType": "date"}},
+  {"name": "items", "type": {"type": "array", "items": {"type": "record", "name": "Item", "fields": [
+    {"name": "x", "type": "float"}, {"name": "s", "type": ["null", "string"]}, {"name": "k", "type": "Kind"}]}}}
+]}"#;
+
 fn decoder() -> &'static Mutex<Decoder> {
     static D: OnceLock<Mutex<Decoder>> = OnceLock::new();
     D.get_or_init(|| {
         Mutex::new(weir_fuzz::decoder(
             "avro",
-            "{ format: avro, avro: { ids: { 1: order.avsc } } }",
-            &[("order.avsc", SCHEMA)],
+            "{ format: avro, avro: { ids: { 1: order.avsc, 2: covered.avsc } } }",
+            &[("order.avsc", SCHEMA), ("covered.avsc", COVERED)],
         ))
     })
 }

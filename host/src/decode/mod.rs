@@ -376,6 +376,3 @@ fn join_in_order(parts: &[Part]) -> Result<Part, arrow_schema::ArrowError> {
 
 #[cfg(test)]
 mod tests;
-
-#[cfg(test)]
-mod avro_tests;

@@ -1,11 +1,15 @@
-//! Avro to Arrow with arrow-avro's streaming decoder: one decoder per writer schema, fed the
-//! framed messages of a poll, building the columns directly (no per-row `Value` tree).
+//! Avro to Arrow: one decoder per writer schema, fed the framed messages of a poll, building
+//! the columns directly (no per-row `Value` tree). Where it covers the schema and no reader
+//! schema applies, that is weir's own decoder ([`direct`]), which cuts a bad message's row off
+//! as it fails; elsewhere it is arrow-avro's streaming decoder.
 //!
 //! arrow-avro's decoder, like arrow-json's, cannot take back a row it failed halfway through. So
 //! when a message fails, the rows decoded since the last failure are decoded again into a fresh
 //! decoder and flushed, the bad message is rejected, and decoding goes on: each message is
 //! decoded at most twice, whatever the number of bad ones. Strings are checked for UTF-8 only
 //! when a batch is flushed; a flush that fails is bisected down to the bad messages.
+
+mod direct;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,6 +20,8 @@ use arrow_avro::reader::{Decoder as ArrowAvroDecoder, ReaderBuilder};
 use arrow_avro::schema::{AvroSchema, Fingerprint, FingerprintAlgorithm, SchemaStore};
 use arrow_schema::SchemaRef;
 use indexmap::IndexMap;
+
+pub use direct::DirectDecoder;
 
 use super::{Framed, Rejected};
 use crate::config::{AvroFraming, LoadedConfig};
@@ -160,6 +166,31 @@ struct Writer {
     /// schema). Schemas don't change, so every later message is rejected at once with it,
     /// instead of each one building and failing again.
     unusable: Option<String>,
+    /// Which decoder reads this writer's messages when no reader schema applies.
+    plan: Plan,
+}
+
+/// weir's own decoder where it covers the schema (see [`direct`]), else arrow-avro's.
+enum Plan {
+    Unplanned,
+    ArrowAvro,
+    Direct(DirectDecoder),
+}
+
+impl Writer {
+    /// The direct decoder, planned on first use; `None` for arrow-avro.
+    fn direct(&mut self) -> Option<&mut DirectDecoder> {
+        if let Plan::Unplanned = self.plan {
+            self.plan = arrow_schema_of(&self.schema, None)
+                .ok()
+                .and_then(|arrow| DirectDecoder::plan(&self.schema.json_string, arrow))
+                .map_or(Plan::ArrowAvro, Plan::Direct);
+        }
+        match &mut self.plan {
+            Plan::Direct(d) => Some(d),
+            _ => None,
+        }
+    }
 }
 
 /// A writer schema from the registry, with its references (named types defined in other
@@ -346,6 +377,7 @@ impl AvroDecoder {
                 schema,
                 decoder: None,
                 unusable: None,
+                plan: Plan::Unplanned,
             },
         );
         Ok(i)
@@ -396,6 +428,11 @@ impl Framed for AvroDecoder {
             return (None, Vec::new(), rejected);
         };
         let reader = self.readers.get(&w.type_name);
+        if reader.is_none() {
+            if let Some(d) = w.direct() {
+                return decode_direct(d, key, self.framing, records, idx);
+            }
+        }
         let mut run = Run {
             records,
             w,
@@ -443,6 +480,72 @@ impl Framed for AvroDecoder {
         };
         rejected.sort_by_key(|r| r.record);
         (batch, good, rejected)
+    }
+}
+
+/// One group's decoding with weir's own decoder: a bad message is cut out as it fails.
+fn decode_direct(
+    d: &mut DirectDecoder,
+    key: WriterKey,
+    framing: AvroFraming,
+    records: &[Record<'_>],
+    idx: &[u32],
+) -> (Option<RecordBatch>, Vec<u32>, Vec<Rejected>) {
+    let prefix = match framing {
+        AvroFraming::Confluent => 5,
+        AvroFraming::SingleObject => 10,
+    };
+    let body = |i: u32| {
+        records[i as usize]
+            .value
+            .map(|v| v.get(prefix..).unwrap_or_default())
+    };
+    let mut good = Vec::with_capacity(idx.len());
+    let mut rejected = Vec::new();
+    let append = |d: &mut DirectDecoder, i: u32, rejected: &mut Vec<Rejected>| {
+        let Some(body) = body(i) else {
+            rejected.push(Rejected {
+                record: i,
+                reason: "empty value (tombstone)".into(),
+            });
+            return false;
+        };
+        let reason = match d.append(body) {
+            Ok(()) => return true,
+            Err(e @ (direct::Fail::Truncated | direct::Fail::Trailing(_))) => e.to_string(),
+            Err(e) => format!("invalid Avro for {key}: {e}"),
+        };
+        rejected.push(Rejected { record: i, reason });
+        false
+    };
+    good.extend(idx.iter().copied().filter(|&i| append(d, i, &mut rejected)));
+    if good.is_empty() {
+        return (None, good, rejected);
+    }
+    let mut finished = d.finish();
+    if finished == Err(direct::Finished::NotUtf8) {
+        // Rare: decode the batch again checking each string, to reject only the bad messages.
+        d.clear();
+        d.set_strict(true);
+        good.retain(|&i| append(d, i, &mut rejected));
+        finished = d.finish();
+        d.set_strict(false);
+        rejected.sort_by_key(|r| r.record);
+    }
+    match finished {
+        Ok(batch) => (Some(batch), good, rejected),
+        Err(e) => {
+            let reason = match e {
+                direct::Finished::NotUtf8 => format!("{key}: a string is not UTF-8"),
+                direct::Finished::Failed(e) => format!("{key}: {e}"),
+            };
+            rejected.extend(good.iter().map(|&record| Rejected {
+                record,
+                reason: reason.clone(),
+            }));
+            rejected.sort_by_key(|r| r.record);
+            (None, Vec::new(), rejected)
+        }
     }
 }
 
@@ -587,3 +690,6 @@ impl Run<'_, '_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,6 +9,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::config::LoadedConfig;
+use crate::decode::Decoder;
 
 const V1: &str = r#"{"type":"record","name":"Order","namespace":"com.acme","fields":[
   {"name":"id","type":"long"},{"name":"name","type":"string"},{"name":"amount","type":"double"}]}"#;
