@@ -24,7 +24,7 @@ fn rec<'a>(topic: &'a str, offset: i64, value: Option<&'a [u8]>) -> Record<'a> {
         timestamp_ms: Some(1_000 + offset),
         key: Some(b"k"),
         value,
-        headers: Vec::new(),
+        headers: Default::default(),
     }
 }
 
@@ -122,7 +122,7 @@ fn one_batch_per_type_from_a_field_in_order() {
 fn type_from_header() {
     let mut d = Decoder::new(&config("{ type_from: { header: t } }"), None).unwrap();
     let mut a = rec("x", 0, Some(br#"{"a":1}"#));
-    a.headers = vec![("t", b"alpha")];
+    a.headers = vec![("t", &b"alpha"[..])].into();
     let b = rec("x", 1, Some(br#"{"a":2}"#));
     let out = d.decode(&[a, b]);
     assert_eq!(out.batches.len(), 1);

@@ -45,7 +45,8 @@ impl DeadLetter {
         let partition = r.partition.to_string();
         let offset = r.offset.to_string();
         let timestamp = r.timestamp_ms.map(|t| t.to_string());
-        let mut h = OwnedHeaders::new_with_capacity(r.headers.len() + 8)
+        let headers = r.headers.to_vec();
+        let mut h = OwnedHeaders::new_with_capacity(headers.len() + 8)
             .insert(Header {
                 key: "weir.error",
                 value: Some(why.error),
@@ -84,7 +85,7 @@ impl DeadLetter {
                 value: Some(plugin),
             });
         }
-        for (k, v) in &r.headers {
+        for (k, v) in &headers {
             h = h.insert(Header {
                 key: k,
                 value: Some(*v),

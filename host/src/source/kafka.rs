@@ -379,7 +379,8 @@ impl Polled<'_> {
                 timestamp_ms: unsafe { timestamp(m) },
                 key: unsafe { bytes(m.key, m.key_len) },
                 value: unsafe { bytes(m.payload, m.len) },
-                headers: unsafe { headers(m) },
+                // SAFETY: the message lives as long as `self` (see `messages`).
+                headers: unsafe { super::Headers::kafka(m) },
             });
         }
         out
@@ -444,7 +445,7 @@ unsafe fn timestamp(m: &rdsys::rd_kafka_message_t) -> Option<i64> {
 ///
 /// # Safety
 /// `m` must be a live message; the headers live as long as it.
-unsafe fn headers<'a>(m: &rdsys::rd_kafka_message_t) -> Vec<(&'a str, &'a [u8])> {
+pub(super) unsafe fn headers<'a>(m: &rdsys::rd_kafka_message_t) -> Vec<(&'a str, &'a [u8])> {
     let mut hdrs = std::ptr::null_mut();
     // SAFETY: a live message; its headers are parsed once and kept with it.
     let err = unsafe { rdsys::rd_kafka_message_headers(m, &mut hdrs) };
@@ -755,7 +756,7 @@ fn partitions(tpl: &TopicPartitionList) -> impl Iterator<Item = (String, i32)> +
 
 /// A borrowed view of a message for the decoder.
 pub fn record<'a>(m: &'a BorrowedMessage<'a>) -> Record<'a> {
-    let headers = m
+    let headers: Vec<_> = m
         .headers()
         .map(|h| {
             h.iter()
@@ -770,7 +771,7 @@ pub fn record<'a>(m: &'a BorrowedMessage<'a>) -> Record<'a> {
         timestamp_ms: m.timestamp().to_millis(),
         key: m.key(),
         value: m.payload(),
-        headers,
+        headers: headers.into(),
     }
 }
 
@@ -941,6 +942,7 @@ mod tests {
                     r.key.map(<[u8]>::to_vec),
                     r.value.map(<[u8]>::to_vec),
                     r.headers
+                        .to_vec()
                         .iter()
                         .map(|(k, v)| (k.to_string(), v.to_vec()))
                         .collect(),
