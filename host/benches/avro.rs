@@ -182,8 +182,7 @@ fn messages(schema: &apache_avro::Schema, n: usize, make: fn(usize) -> Value) ->
 /// weir's own decoder, fed message bodies (the Confluent prefix cut off).
 fn direct_decoder(schema: &str) -> weir::decode::avro::DirectDecoder {
     let avro = arrow_avro::schema::AvroSchema::new(schema.to_string());
-    let arrow = weir::decode::avro::arrow_schema_of(&avro, None).unwrap();
-    weir::decode::avro::DirectDecoder::plan(schema, arrow).expect("a covered schema")
+    weir::decode::avro::DirectDecoder::new(&avro).expect("a covered schema")
 }
 
 /// arrow-avro's streaming decoder for Confluent-framed messages of schema id 1.

@@ -19,9 +19,12 @@ use arrow_array::{
     Time32MillisecondArray, Time64MicrosecondArray, TimestampMicrosecondArray,
     TimestampMillisecondArray, TimestampNanosecondArray,
 };
+use arrow_avro::schema::AvroSchema;
 use arrow_buffer::{BooleanBufferBuilder, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, FieldRef, Fields, SchemaRef, TimeUnit};
 use serde_json::Value;
+
+use super::qualify;
 
 /// Decodes the bodies (framing stripped) of one writer schema's messages into a batch.
 pub struct DirectDecoder {
@@ -74,10 +77,11 @@ impl std::fmt::Display for Fail {
 }
 
 impl DirectDecoder {
-    /// A decoder for `writer` (the schema's JSON) producing `schema`, the Arrow schema arrow-avro
-    /// gives it; `None` when the schema uses what this decoder does not cover.
-    pub fn plan(writer: &str, schema: SchemaRef) -> Option<Self> {
-        let root: Value = serde_json::from_str(writer).ok()?;
+    /// A decoder for the `writer` schema, producing the Arrow schema arrow-avro gives it; `None`
+    /// when the schema uses what this decoder does not cover (or arrow-avro refuses it).
+    pub fn new(writer: &AvroSchema) -> Option<Self> {
+        let schema = super::arrow_schema_of(writer, None).ok()?;
+        let root: Value = serde_json::from_str(&writer.json_string).ok()?;
         let mut names = Names::default();
         let Value::Object(o) = &root else { return None };
         if o.get("type")?.as_str()? != "record" {
@@ -107,12 +111,7 @@ impl DirectDecoder {
         Arc::clone(&self.schema)
     }
 
-    /// Rows decoded since the last [`Self::finish`].
-    pub fn len(&self) -> usize {
-        self.rows
-    }
-
-    /// Whether no row is waiting.
+    /// Whether no row is waiting (none decoded since the last [`Self::finish`]).
     pub fn is_empty(&self) -> bool {
         self.rows == 0
     }
@@ -193,16 +192,6 @@ pub enum Finished {
 #[derive(Default)]
 struct Names(std::collections::HashMap<String, Value>);
 
-impl Names {
-    fn full(name: &str, ns: &str) -> String {
-        if name.contains('.') || ns.is_empty() {
-            name.to_string()
-        } else {
-            format!("{ns}.{name}")
-        }
-    }
-}
-
 /// Plans the column for Avro type `avro` (in namespace `ns`) that arrow-avro decodes to `dt`,
 /// nullable or not; `None` when they don't match as expected or the type is not covered.
 fn plan(avro: &Value, dt: &DataType, nullable: bool, ns: &str, names: &mut Names) -> Option<Col> {
@@ -269,7 +258,7 @@ fn plan(avro: &Value, dt: &DataType, nullable: bool, ns: &str, names: &mut Names
             let o = o?;
             let ns = o.get("namespace").and_then(Value::as_str).unwrap_or(ns);
             let name = o.get("name")?.as_str()?;
-            let full = Names::full(name, ns);
+            let full = qualify(name, ns);
             // Fields may refer to this record by name: a recursive type, which is not covered.
             names.0.insert(full.clone(), Value::Null);
             let avro_fields = o.get("fields")?.as_array()?;
@@ -310,7 +299,7 @@ fn plan(avro: &Value, dt: &DataType, nullable: bool, ns: &str, names: &mut Names
             let ns = o.get("namespace").and_then(Value::as_str).unwrap_or(ns);
             names
                 .0
-                .insert(Names::full(o.get("name")?.as_str()?, ns), avro.clone());
+                .insert(qualify(o.get("name")?.as_str()?, ns), avro.clone());
             prim(Kind::Enum {
                 keys: Vec::new(),
                 symbols: Arc::new(StringArray::from(symbols)),
@@ -357,7 +346,7 @@ fn plan(avro: &Value, dt: &DataType, nullable: bool, ns: &str, names: &mut Names
             // A reference to a named type defined earlier.
             let def = names
                 .0
-                .get(&Names::full(name, ns))
+                .get(&qualify(name, ns))
                 .or_else(|| names.0.get(name))?
                 .clone();
             if def.is_null() {
@@ -544,13 +533,8 @@ impl Kind {
                 min,
                 ..
             } => {
-                let mut len = 0usize;
-                read_blocks(c, *min, |c| {
-                    len += 1;
-                    items.read(c)
-                })?;
-                let last = offsets.last().copied().unwrap_or(0) as usize;
-                offsets.push(offset(last + len)?);
+                let len = read_blocks(c, *min, |c| items.read(c))?;
+                push_len(offsets, len)?;
             }
             Kind::Map {
                 offsets,
@@ -559,14 +543,11 @@ impl Kind {
                 min,
                 ..
             } => {
-                let mut len = 0usize;
-                read_blocks(c, *min, |c| {
-                    len += 1;
+                let len = read_blocks(c, *min, |c| {
                     keys.read(c)?;
                     values.read(c)
                 })?;
-                let last = offsets.last().copied().unwrap_or(0) as usize;
-                offsets.push(offset(last + len)?);
+                push_len(offsets, len)?;
             }
         }
         Ok(())
@@ -753,18 +734,26 @@ fn offset(len: usize) -> Result<i32, Fail> {
     i32::try_from(len).map_err(|_| invalid("a column grew past 2 GiB in one batch".into()))
 }
 
-/// Reads an array's or a map's blocks, calling `item` for each item. A count larger than the
-/// bytes left could hold (each item takes at least `min_bytes`) is refused before anything is
-/// allocated for it.
+/// Appends the offset of a list or map value of `len` entries after the last one.
+fn push_len(offsets: &mut Vec<i32>, len: usize) -> Result<(), Fail> {
+    let last = offsets.last().copied().unwrap_or(0) as usize;
+    offsets.push(offset(last + len)?);
+    Ok(())
+}
+
+/// Reads an array's or a map's blocks, calling `item` for each item; returns how many there
+/// were. A count larger than the bytes left could hold (each item takes at least `min_bytes`)
+/// is refused before anything is allocated for it.
 fn read_blocks(
     c: &mut Cursor,
     min_bytes: usize,
     mut item: impl FnMut(&mut Cursor) -> Result<(), Fail>,
-) -> Result<(), Fail> {
+) -> Result<usize, Fail> {
+    let mut total = 0usize;
     loop {
         let mut count = c.long()?;
         if count == 0 {
-            return Ok(());
+            return Ok(total);
         }
         if count < 0 {
             count = count.checked_neg().ok_or(Fail::Truncated)?;
@@ -777,6 +766,7 @@ fn read_blocks(
         for _ in 0..count {
             item(c)?;
         }
+        total += count as usize;
     }
 }
 

@@ -62,6 +62,14 @@ impl WriterKey {
     }
 }
 
+/// How many bytes the framing puts before the Avro body (what [`parse_prefix`] reads).
+fn prefix_len(framing: AvroFraming) -> usize {
+    match framing {
+        AvroFraming::Confluent => 5,
+        AvroFraming::SingleObject => 10,
+    }
+}
+
 /// The writer key in a message's prefix.
 pub fn parse_prefix(framing: AvroFraming, value: &[u8]) -> Result<WriterKey, String> {
     match framing {
@@ -91,6 +99,15 @@ pub fn parse_prefix(framing: AvroFraming, value: &[u8]) -> Result<WriterKey, Str
     }
 }
 
+/// `name`'s full name in namespace `ns`: a name with dots is already full.
+fn qualify(name: &str, ns: &str) -> String {
+    if name.contains('.') || ns.is_empty() {
+        name.to_string()
+    } else {
+        format!("{ns}.{name}")
+    }
+}
+
 /// The full name of a schema's top-level type: `namespace.name` for a named type (a name with
 /// dots is already full), or the primitive type's name.
 pub fn full_name(schema_json: &str) -> Result<String, String> {
@@ -99,11 +116,10 @@ pub fn full_name(schema_json: &str) -> Result<String, String> {
     Ok(match &v {
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Object(o) => match o.get("name").and_then(|n| n.as_str()) {
-            Some(name) if name.contains('.') => name.to_string(),
-            Some(name) => match o.get("namespace").and_then(|n| n.as_str()) {
-                Some(ns) if !ns.is_empty() => format!("{ns}.{name}"),
-                _ => name.to_string(),
-            },
+            Some(name) => qualify(
+                name,
+                o.get("namespace").and_then(|n| n.as_str()).unwrap_or(""),
+            ),
             None => o
                 .get("type")
                 .and_then(|t| t.as_str())
@@ -181,10 +197,7 @@ impl Writer {
     /// The direct decoder, planned on first use; `None` for arrow-avro.
     fn direct(&mut self) -> Option<&mut DirectDecoder> {
         if let Plan::Unplanned = self.plan {
-            self.plan = arrow_schema_of(&self.schema, None)
-                .ok()
-                .and_then(|arrow| DirectDecoder::plan(&self.schema.json_string, arrow))
-                .map_or(Plan::ArrowAvro, Plan::Direct);
+            self.plan = DirectDecoder::new(&self.schema).map_or(Plan::ArrowAvro, Plan::Direct);
         }
         match &mut self.plan {
             Plan::Direct(d) => Some(d),
@@ -242,11 +255,7 @@ pub fn inline_references(main: &str, imports: &[&str]) -> Result<String, String>
     fn walk(v: &mut Value, ns: &str, defs: &mut HashMap<String, Value>) {
         match v {
             Value::String(name) => {
-                let full = if name.contains('.') || ns.is_empty() {
-                    name.clone()
-                } else {
-                    format!("{ns}.{name}")
-                };
+                let full = qualify(name, ns);
                 if let Some(mut def) = defs.remove(&full).or_else(|| defs.remove(name.as_str())) {
                     walk(&mut def, ns, defs);
                     *v = def;
@@ -491,10 +500,7 @@ fn decode_direct(
     records: &[Record<'_>],
     idx: &[u32],
 ) -> (Option<RecordBatch>, Vec<u32>, Vec<Rejected>) {
-    let prefix = match framing {
-        AvroFraming::Confluent => 5,
-        AvroFraming::SingleObject => 10,
-    };
+    let prefix = prefix_len(framing);
     let body = |i: u32| {
         records[i as usize]
             .value

@@ -187,9 +187,7 @@ fn arrow_avro(text: &str, bodies: &[Vec<u8>]) -> Option<RecordBatch> {
 }
 
 fn direct(text: &str) -> DirectDecoder {
-    let schema = arrow_avro::schema::AvroSchema::new(text.to_string());
-    let arrow = crate::decode::avro::arrow_schema_of(&schema, None).expect("arrow schema");
-    DirectDecoder::plan(text, arrow).expect("a covered schema")
+    DirectDecoder::new(&AvroSchema::new(text.to_string())).expect("a covered schema")
 }
 
 proptest! {
@@ -323,9 +321,9 @@ fn what_it_does_not_cover_is_left_to_arrow_avro() {
         r#"{"type":"record","name":"A","fields":[{"name":"u","type":{"type":"string","logicalType":"uuid"}}]}"#,
     ];
     for text in uncovered {
-        let schema = arrow_avro::schema::AvroSchema::new(text.to_string());
-        let arrow = crate::decode::avro::arrow_schema_of(&schema, None).expect("arrow schema");
-        assert!(DirectDecoder::plan(text, arrow).is_none(), "{text}");
+        let schema = AvroSchema::new(text.to_string());
+        crate::decode::avro::arrow_schema_of(&schema, None).expect("arrow-avro decodes it");
+        assert!(DirectDecoder::new(&schema).is_none(), "{text}");
     }
 }
 
@@ -360,7 +358,5 @@ fn an_array_count_past_the_bytes_left_is_refused_before_allocating() {
 fn the_benchmarks_schema_is_covered() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/bench/order.avsc");
     let text = std::fs::read_to_string(path).expect("tests/bench/order.avsc");
-    let schema = arrow_avro::schema::AvroSchema::new(text.clone());
-    let arrow = crate::decode::avro::arrow_schema_of(&schema, None).expect("arrow schema");
-    assert!(DirectDecoder::plan(&text, arrow).is_some());
+    assert!(DirectDecoder::new(&AvroSchema::new(text)).is_some());
 }
